@@ -1,0 +1,58 @@
+# Two commands for a fresh clone (see README):
+#   make lab    set everything up, open JupyterLab on notebooks/
+#   make test   set everything up, run unit tests + strict nbval (+ browser tests)
+# Both are idempotent: the virtual environment is rebuilt only when
+# pyproject.toml or constraints.txt change.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Where pip finds torch. Set TORCH_INDEX to PyTorch's CPU wheel index on
+# Linux to avoid the multi-GB CUDA build (see README).
+TORCH_INDEX ?=
+PIP_TORCH_FLAGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
+
+.PHONY: lab test unit notebooks e2e lint format execute bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and alone, pinned, so nothing can pull another build.
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH_FLAGS) -c constraints.txt "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH_FLAGS) -c constraints.txt -e ".[test,lab]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+test: $(STAMP)
+	$(BIN)/ruff check mtl_teach tests benchmarks notebooks
+	$(BIN)/python -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg --timeout=900 tests notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e" tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check mtl_teach tests benchmarks notebooks
+	$(BIN)/ruff format --check mtl_teach tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format mtl_teach tests benchmarks
+	$(BIN)/ruff check --fix mtl_teach tests benchmarks
+
+# Re-execute every notebook in place (after a change to the package or a notebook).
+execute: $(STAMP)
+	$(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV)

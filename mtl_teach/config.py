@@ -1,0 +1,124 @@
+"""One typed, validated configuration for a training run.
+
+Every field is checked in `TrainConfig.__post_init__`, so a bad value fails
+at once with a message that names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is outside what is allowed."""
+
+
+OPTIMIZERS = ("sgd", "adam")
+CLASSIFICATION_LOSSES = ("logits", "sigmoid_bce")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run; two equal configs give bitwise-equal runs."""
+
+    strategy: str = "weighted_sum"
+    alpha: float = 0.5  # weight of the classification loss
+    beta: float = 0.5  # weight of the regression loss
+    optimizer: str = "adam"
+    lr: float = 0.01
+    momentum: float = 0.0  # SGD only
+    steps: int = 300
+    batch_size: int = 64
+    seed: int = 0
+    relatedness: float = 0.5  # -1 opposed tasks, 0 unrelated, 1 same signal
+    regression_scale: float = 1.0  # multiplies the regression target
+    n_samples: int = 512
+    n_features: int = 8
+    hidden: tuple[int, ...] = (32,)  # trunk layer widths
+    classification_loss: str = "logits"  # or "sigmoid_bce" (the seed's)
+    task_order: tuple[int, ...] = (0, 1)  # alternating_steps only
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        # Lists from JSON or a widget become tuples, so configs stay hashable.
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "task_order", tuple(self.task_order))
+        _check_config(self)
+
+    @property
+    def weights(self) -> tuple[float, float]:
+        """The per-task weights (alpha, beta), in task order."""
+        return (self.alpha, self.beta)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated like a new config)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ConfigError(
+                f"unknown config field(s) {sorted(unknown)}; "
+                f"allowed: {[f.name for f in fields(self)]}"
+            )
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
+
+
+def _check_number(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        _fail(name, value, f"a finite number in {bracket}{low}, {high}]")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        _fail(name, value, f"a whole number from {low} to {high}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(name, value, f"one of {list(choices)}")
+
+
+def _check_config(c: TrainConfig) -> None:
+    from mtl_teach.strategies import STRATEGIES  # registry lives with the strategies
+
+    _check_choice("strategy", c.strategy, tuple(STRATEGIES))
+    _check_number("alpha", c.alpha, 0.0, 1e6)
+    _check_number("beta", c.beta, 0.0, 1e6)
+    if c.alpha == 0 and c.beta == 0:
+        _fail("alpha, beta", (c.alpha, c.beta), "not both zero (nothing would be trained)")
+    _check_choice("optimizer", c.optimizer, OPTIMIZERS)
+    _check_number("lr", c.lr, 0.0, 1e3, low_open=True)
+    _check_number("momentum", c.momentum, 0.0, 0.999)
+    _check_int("steps", c.steps, 1, 1_000_000)
+    _check_int("batch_size", c.batch_size, 1, 1_000_000)
+    _check_int("seed", c.seed, 0, 2**63 - 1)
+    _check_number("relatedness", c.relatedness, -1.0, 1.0)
+    _check_number("regression_scale", c.regression_scale, 0.0, 1e6, low_open=True)
+    _check_int("n_samples", c.n_samples, 2, 10_000_000)
+    _check_int("n_features", c.n_features, 1, 100_000)
+    if not c.hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in c.hidden):
+        _fail("hidden", c.hidden, "a non-empty tuple of positive layer widths, e.g. (32,)")
+    _check_choice("classification_loss", c.classification_loss, CLASSIFICATION_LOSSES)
+    if sorted(c.task_order) != [0, 1]:
+        _fail("task_order", c.task_order, "(0, 1) or (1, 0)")
+    _check_choice("dtype", c.dtype, DTYPES)
+    if c.strategy == "alternating_steps" and len(c.hidden) > 1:
+        _fail(
+            "hidden",
+            c.hidden,
+            "a single trunk layer for strategy='alternating_steps': the seed's recipe "
+            "steps the optimizer between two backward calls on one graph, and with a "
+            "deeper trunk the first step() overwrites weights the second backward needs "
+            "(PyTorch raises 'modified by an inplace operation'); see notebook 03",
+        )

@@ -1,0 +1,148 @@
+"""Every way to turn task losses into a parameter update, one short function each.
+
+A strategy is `step(
+    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
+) -> losses`:
+it runs one training step on `batch = (X, targets)` and returns the
+per-task losses (detached, shape (T,)) measured before the update.
+`STRATEGIES` is the registry that the CLI and the playground list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mtl_teach.losses import MultiTaskLoss
+
+Batch = tuple[torch.Tensor, Sequence[torch.Tensor]]
+StepFn = Callable[[nn.Module, Batch, MultiTaskLoss, torch.optim.Optimizer, Sequence[float]], torch.Tensor]
+
+
+def task_losses(net: nn.Module, batch: Batch, criterion: MultiTaskLoss) -> list[torch.Tensor]:
+    """Forward pass, then one unweighted loss per task."""
+    X, targets = batch
+    return criterion.per_task(net(X), targets)
+
+
+def weighted_sum(
+    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
+) -> torch.Tensor:
+    """Seed recipe 1: one backward of sum(w_i * L_i), one step."""
+    losses = task_losses(net, batch, criterion)
+    total = sum(w * loss for w, loss in zip(weights, losses))
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    return torch.stack(losses).detach()
+
+
+def separate_backward(
+    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
+) -> torch.Tensor:
+    """One backward per task; .grad accumulates the sum; then one step.
+
+    Every backward but the last keeps the shared graph (retain_graph=True),
+    because the next task's backward walks through the same trunk.
+    """
+    losses = task_losses(net, batch, criterion)
+    optimizer.zero_grad()
+    for i, (w, loss) in enumerate(zip(weights, losses)):
+        is_last = i == len(losses) - 1
+        (w * loss).backward(retain_graph=not is_last)
+    optimizer.step()
+    return torch.stack(losses).detach()
+
+
+def backward_list(
+    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
+) -> torch.Tensor:
+    """One call for all tasks: backward([L_1, L_2], grad_tensors=[w_1, w_2])."""
+    losses = task_losses(net, batch, criterion)
+    optimizer.zero_grad()
+    grad_tensors = [torch.tensor(w, dtype=loss.dtype) for w, loss in zip(weights, losses)]
+    torch.autograd.backward(losses, grad_tensors=grad_tensors)
+    optimizer.step()
+    return torch.stack(losses).detach()
+
+
+def alternating_steps(
+    net: nn.Module,
+    batch: Batch,
+    criterion: MultiTaskLoss,
+    optimizer: torch.optim.Optimizer,
+    weights: Sequence[float],
+    order: Sequence[int] = (0, 1),
+) -> torch.Tensor:
+    """Seed recipe 2: zero_grad, backward, step for each task in turn.
+
+    This is alternating optimisation, not a sum: the second backward uses
+    activations computed before the first step, and the optimizer's state
+    (momentum, Adam moments, step count) advances once per task.
+    """
+    losses = task_losses(net, batch, criterion)
+    for n, i in enumerate(order):
+        is_last = n == len(order) - 1
+        optimizer.zero_grad()
+        (weights[i] * losses[i]).backward(retain_graph=not is_last)
+        optimizer.step()
+    return torch.stack(losses).detach()
+
+
+def per_task_lr(
+    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
+) -> torch.Tensor:
+    """What the seed wanted from separate backward: one lr per task, one step.
+
+    The losses are summed without weights; each head has its own param
+    group whose lr is `lr * w_i` (see `make_optimizer`), so the weights act
+    as per-head learning-rate multipliers, for SGD and Adam alike.
+    """
+    losses = task_losses(net, batch, criterion)
+    optimizer.zero_grad()
+    sum(losses).backward()
+    optimizer.step()
+    return torch.stack(losses).detach()
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    step: StepFn
+    summary: str
+    weights_are_head_lrs: bool = False  # True: weights scale head lrs, not losses
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("weighted_sum", weighted_sum, "one backward of the weighted sum, one step"),
+        Strategy("separate_backward", separate_backward, "one backward per task, grads add up, one step"),
+        Strategy("backward_list", backward_list, "autograd.backward([L1, L2], grad_tensors=[a, b])"),
+        Strategy("alternating_steps", alternating_steps, "seed recipe 2: a step after each task's backward"),
+        Strategy("per_task_lr", per_task_lr, "plain sum, one lr per head (param groups)", True),
+    )
+}
+
+
+def make_optimizer(
+    net: nn.Module, name: str, lr: float, momentum: float = 0.0, head_lrs: Sequence[float] | None = None
+) -> torch.optim.Optimizer:
+    """SGD or Adam with one param group for the trunk and one per head.
+
+    `head_lrs[i]`, if given, is head i's learning rate; the trunk keeps `lr`.
+    """
+    heads_lr = head_lrs if head_lrs is not None else [lr] * len(net.heads)
+    groups = [{"params": net.trunk.parameters(), "lr": lr, "name": "trunk"}]
+    groups += [
+        {"params": head.parameters(), "lr": head_lr, "name": f"head{i}"}
+        for i, (head, head_lr) in enumerate(zip(net.heads, heads_lr, strict=True))
+    ]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    raise ValueError(f"optimizer={name!r} is not known; choose 'sgd' or 'adam'")

@@ -1,0 +1,159 @@
+"""The training loop: `train(config) -> History`, seeded and deterministic.
+
+`training_run(config)` is the same loop as a generator that yields after
+every step, so a caller (the playground) can train in chunks and stay
+responsive; `train` simply runs it to the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from mtl_teach.config import TrainConfig
+from mtl_teach.data import TwoTaskData, batch_indices, two_task
+from mtl_teach.losses import MultiTaskLoss
+from mtl_teach.models import SharedTrunkNet
+from mtl_teach.strategies import STRATEGIES, make_optimizer
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; `History.diverged_at` has the step."""
+
+
+@dataclass
+class History:
+    """What a run recorded: per-step losses, and how it ended."""
+
+    config: TrainConfig
+    task_names: tuple[str, ...]
+    losses: dict[str, list[float]] = field(default_factory=dict)  # task -> per-step loss
+    total: list[float] = field(default_factory=list)  # the objective: sum of w_i * L_i
+    diverged_at: int | None = None  # first step with a NaN/inf loss
+    stopped_at: int | None = None  # set when a caller stopped the run early
+    metrics: dict[str, float] = field(default_factory=dict)  # on all data, at the end
+    elapsed_s: float = 0.0
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.total)
+
+    @property
+    def finished(self) -> bool:
+        return self.diverged_at is None and self.stopped_at is None and self.steps_done == self.config.steps
+
+    @property
+    def message(self) -> str:
+        """One line for a status bar or the CLI."""
+        if self.diverged_at is not None:
+            return (
+                f"diverged: the loss became NaN/inf at step {self.diverged_at} "
+                f"(lr={self.config.lr:g}, optimizer={self.config.optimizer}); try a smaller lr"
+            )
+        last = ", ".join(f"{n} {v[-1]:.4g}" for n, v in self.losses.items() if v)
+        state = "stopped" if self.stopped_at is not None else "step"
+        return f"{state} {self.steps_done}/{self.config.steps}: {last}"
+
+    def final_losses(self) -> dict[str, float]:
+        return {name: values[-1] for name, values in self.losses.items()}
+
+
+@dataclass
+class Setup:
+    """The pieces of a run, built from a config; `train` and tests share them."""
+
+    data: TwoTaskData
+    net: SharedTrunkNet
+    criterion: MultiTaskLoss
+    optimizer: torch.optim.Optimizer
+    step: Callable
+
+
+def build(config: TrainConfig) -> Setup:
+    """Data, model, loss, optimizer and step function for `config`."""
+    dtype = getattr(torch, config.dtype)
+    data = two_task(
+        config.n_samples, config.n_features, config.relatedness, config.regression_scale, seed=config.seed, dtype=dtype
+    )
+    net = SharedTrunkNet(config.n_features, config.hidden, (1, 1), seed=config.seed, dtype=dtype)
+    strategy = STRATEGIES[config.strategy]
+    criterion = MultiTaskLoss(
+        config.weights if not strategy.weights_are_head_lrs else (1.0, 1.0),
+        from_logits=config.classification_loss == "logits",
+    )
+    head_lrs = [config.lr * w for w in config.weights] if strategy.weights_are_head_lrs else None
+    optimizer = make_optimizer(net, config.optimizer, config.lr, config.momentum, head_lrs)
+    step = strategy.step
+    if config.strategy == "alternating_steps":
+        step = functools.partial(step, order=config.task_order)
+    return Setup(data, net, criterion, optimizer, step)
+
+
+def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[History]:
+    """Train step by step, yielding the (growing) History after each step.
+
+    Stops at the first NaN/inf loss and records `diverged_at` instead of
+    raising; closing the generator early marks the run as stopped.
+    """
+    s = setup if setup is not None else build(config)
+    history = History(config, s.data.task_names, {n: [] for n in s.data.task_names})
+    weights = s.criterion.weights
+    start = time.perf_counter()
+    try:
+        for step_number, idx in enumerate(batch_indices(len(s.data), config.batch_size, config.steps, config.seed)):
+            batch = (s.data.X[idx], [t[idx] for t in s.data.targets])
+            losses = s.step(s.net, batch, s.criterion, s.optimizer, weights).tolist()
+            if not all(map(math.isfinite, losses)):
+                history.diverged_at = step_number
+                break
+            for name, value in zip(s.data.task_names, losses):
+                history.losses[name].append(value)
+            history.total.append(sum(w * v for w, v in zip(weights, losses)))
+            history.elapsed_s = time.perf_counter() - start
+            yield history
+        if history.diverged_at is None:
+            history.metrics = evaluate(s.net, s.data)
+    except GeneratorExit:
+        history.stopped_at = history.steps_done
+        raise
+    finally:
+        history.elapsed_s = time.perf_counter() - start
+    yield history
+
+
+@torch.no_grad()
+def evaluate(net: SharedTrunkNet, data: TwoTaskData) -> dict[str, float]:
+    """Accuracy of the classification head, RMSE of the regression head."""
+    logits, y_hat = net(data.X)
+    accuracy = ((logits > 0).to(data.y_class.dtype) == data.y_class).float().mean().item()
+    rmse = torch.sqrt(torch.mean((y_hat - data.y_reg) ** 2)).item()
+    return {"accuracy": accuracy, "rmse": rmse}
+
+
+def train(
+    config: TrainConfig | None = None,
+    on_step: Callable[[History], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **changes,
+) -> History:
+    """Run `config` (fields may be overridden by keyword) to the end.
+
+    `on_step(history)` is called after every step (live plots throttle
+    themselves); `should_stop()` returning True ends the run early.
+    """
+    config = (config or TrainConfig()).replace(**changes) if changes else (config or TrainConfig())
+    history = None
+    run = training_run(config)
+    for history in run:
+        if on_step is not None:
+            on_step(history)
+        if should_stop is not None and should_stop() and not history.finished:
+            run.close()
+            break
+    assert history is not None  # steps >= 1 is validated
+    return history

@@ -110,10 +110,26 @@ def per_task_lr(
 
 @dataclass(frozen=True)
 class Strategy:
+    """A registry entry. `step` is the step function; a method that keeps
+    state across steps (learned weights, loss history) gives `make_step`
+    instead, called once per run with the run's `Setup` to build a fresh
+    step function. A step function may set `step.last_extras` (a dict of
+    floats, e.g. learned weights) and the loop records it in `History.extras`.
+    """
+
     name: str
-    step: StepFn
+    step: StepFn | None
     summary: str
     weights_are_head_lrs: bool = False  # True: weights scale head lrs, not losses
+    make_step: Callable[..., StepFn] | None = None
+
+
+def register(strategy: Strategy) -> Strategy:
+    """Add a strategy to the registry (the CLI and playground list it)."""
+    if (strategy.step is None) == (strategy.make_step is None):
+        raise ValueError(f"strategy {strategy.name!r} needs exactly one of step or make_step")
+    STRATEGIES[strategy.name] = strategy
+    return strategy
 
 
 STRATEGIES: dict[str, Strategy] = {

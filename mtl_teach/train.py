@@ -37,6 +37,7 @@ class History:
     diverged_at: int | None = None  # first step with a NaN/inf loss
     stopped_at: int | None = None  # set when a caller stopped the run early
     metrics: dict[str, float] = field(default_factory=dict)  # on all data, at the end
+    extras: dict[str, list[float]] = field(default_factory=dict)  # per-step series a method reports
     elapsed_s: float = 0.0
 
     @property
@@ -88,10 +89,12 @@ def build(config: TrainConfig) -> Setup:
     )
     head_lrs = [config.lr * w for w in config.weights] if strategy.weights_are_head_lrs else None
     optimizer = make_optimizer(net, config.optimizer, config.lr, config.momentum, head_lrs)
-    step = strategy.step
+    setup = Setup(data, net, criterion, optimizer, strategy.step)
+    if strategy.make_step is not None:
+        setup.step = strategy.make_step(setup)
     if config.strategy == "alternating_steps":
-        step = functools.partial(step, order=config.task_order)
-    return Setup(data, net, criterion, optimizer, step)
+        setup.step = functools.partial(setup.step, order=config.task_order)
+    return setup
 
 
 def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[History]:
@@ -114,6 +117,8 @@ def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[Hi
             for name, value in zip(s.data.task_names, losses):
                 history.losses[name].append(value)
             history.total.append(sum(w * v for w, v in zip(weights, losses)))
+            for key, value in getattr(s.step, "last_extras", {}).items():
+                history.extras.setdefault(key, []).append(float(value))
             history.elapsed_s = time.perf_counter() - start
             yield history
         if history.diverged_at is None:

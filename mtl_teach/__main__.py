@@ -1,0 +1,3 @@
+from mtl_teach.cli import main
+
+raise SystemExit(main())

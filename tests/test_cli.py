@@ -1,0 +1,64 @@
+"""The command line is a stable interface: JSON parses, same seed -> same output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mtl_teach.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mtl_teach", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_train_json_parses_and_is_reproducible():
+    first = run_cli("train", "--strategy", "separate_backward", "--steps", "30", "--json")
+    second = run_cli("train", "--strategy", "separate_backward", "--steps", "30", "--json")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    out = json.loads(first.stdout)
+    assert out["config"]["strategy"] == "separate_backward" and out["steps_done"] == 30
+    assert set(out["final_losses"]) == {"classification", "regression"}
+
+
+def test_train_text_summary(capsys):
+    assert main(["train", "--steps", "20", "--alpha", "0.9", "--beta", "0.1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("weighted_sum: step 20/20: classification")
+
+
+def test_compare_writes_one_figure(tmp_path, capsys):
+    png = tmp_path / "compare.png"
+    code = main(["compare", "--strategies", "weighted_sum", "alternating_steps", "--steps", "20", "--plot", str(png)])
+    assert code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == ["weighted_sum", "alternating_steps"]
+
+
+def test_compare_json_has_one_entry_per_strategy(capsys):
+    main(["compare", "--strategies", "weighted_sum", "backward_list", "--steps", "10", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["weighted_sum"]["final_losses"] == out["backward_list"]["final_losses"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--lr", "-1"], "lr=-1.0 is not allowed"),
+        (["train", "--strategy", "nope"], "strategy='nope' is not allowed"),
+        (["train", "--alpha", "-2"], "alpha=-2.0 is not allowed"),
+    ],
+)
+def test_bad_values_exit_2_with_a_clear_message(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_diverging_run_exits_1_and_says_so():
+    result = run_cli("train", "--optimizer", "sgd", "--lr", "1000", "--regression-scale", "100", "--steps", "50")
+    assert result.returncode == 1
+    assert "diverged: the loss became NaN/inf at step" in result.stdout

@@ -1,0 +1,92 @@
+"""The training loop: deterministic, stops cleanly on divergence or request."""
+
+import math
+
+import pytest
+import torch
+
+from mtl_teach.config import TrainConfig
+from mtl_teach.data import batch_indices, two_task
+from mtl_teach.strategies import STRATEGIES
+from mtl_teach.train import train, training_run
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES)[:5])
+def test_same_seed_gives_bitwise_equal_history(strategy):
+    a, b = train(strategy=strategy, steps=40), train(strategy=strategy, steps=40)
+    assert a.losses == b.losses and a.total == b.total and a.metrics == b.metrics
+
+
+def test_another_seed_gives_another_run():
+    assert train(steps=20, seed=0).total != train(steps=20, seed=1).total
+
+
+def test_training_learns_both_tasks():
+    h = train()
+    assert h.finished and h.steps_done == 300
+    assert h.metrics["accuracy"] > 0.95
+    first, last = {n: v[0] for n, v in h.losses.items()}, h.final_losses()
+    assert all(last[n] < 0.2 * first[n] for n in h.task_names)
+
+
+def test_total_is_the_weighted_sum_of_task_losses():
+    h = train(alpha=0.2, beta=3.0, steps=10)
+    for i, total in enumerate(h.total):
+        assert total == pytest.approx(0.2 * h.losses["classification"][i] + 3.0 * h.losses["regression"][i])
+
+
+def test_diverging_run_stops_and_reports_the_step():
+    h = train(optimizer="sgd", lr=1000.0, regression_scale=100.0, steps=300)
+    assert h.diverged_at is not None and h.diverged_at < 300
+    assert h.steps_done == h.diverged_at  # every recorded loss is finite
+    assert all(math.isfinite(v) for v in h.total)
+    assert f"NaN/inf at step {h.diverged_at}" in h.message and "lr=1000" in h.message
+    assert not h.finished and h.metrics == {}
+
+
+def test_should_stop_ends_the_run_early():
+    calls = []
+    h = train(steps=300, on_step=calls.append, should_stop=lambda: len(calls) >= 7)
+    assert h.stopped_at == 7 and h.steps_done == 7 and not h.finished
+    assert h.message.startswith("stopped 7/300")
+
+
+def test_on_step_sees_the_growing_history():
+    seen = []
+    train(steps=5, on_step=lambda h: seen.append(h.steps_done))
+    assert seen[:5] == [1, 2, 3, 4, 5]
+
+
+def test_generator_yields_after_every_step():
+    run = training_run(TrainConfig(steps=4))
+    assert [h.steps_done for h in run] == [1, 2, 3, 4, 4]  # the last yield adds the metrics
+
+
+def test_float64_runs_in_float64():
+    h = train(steps=3, dtype="float64")
+    assert h.finished
+
+
+def test_batches_cover_each_epoch_once():
+    batches = batch_indices(n_samples=100, batch_size=10, steps=10, seed=0)
+    assert sorted(torch.cat(batches).tolist()) == list(range(100))
+
+
+def label_target_correlation(relatedness: float) -> float:
+    data = two_task(n_samples=4000, relatedness=relatedness, noise=0.0, seed=3, dtype=torch.float64)
+    signed_label = 2 * data.y_class - 1
+    return torch.corrcoef(torch.stack([signed_label, data.y_reg]))[0, 1].item()
+
+
+def test_relatedness_moves_the_tasks_from_opposed_to_the_same_signal():
+    same = label_target_correlation(1.0)
+    assert same > 0.8  # one signal read twice
+    assert label_target_correlation(-1.0) == pytest.approx(-same, abs=1e-9)  # opposed
+    assert abs(label_target_correlation(0.0)) < 0.05  # unrelated
+    assert 0.3 * same < label_target_correlation(0.5) < 0.7 * same  # in between
+
+
+def test_regression_scale_multiplies_the_target():
+    small, large = two_task(regression_scale=1.0), two_task(regression_scale=100.0)
+    torch.testing.assert_close(large.y_reg, 100.0 * small.y_reg, rtol=1e-5, atol=1e-4)
+    assert torch.equal(large.y_class, small.y_class)

@@ -12,5 +12,14 @@ from mtl_teach.models import SharedTrunkNet
 from mtl_teach.strategies import STRATEGIES
 from mtl_teach.train import History, train
 
-__all__ = ["ConfigError", "History", "MultiTaskLoss", "STRATEGIES", "SharedTrunkNet", "TrainConfig", "train", "two_task"]
+__all__ = [
+    "ConfigError",
+    "History",
+    "MultiTaskLoss",
+    "STRATEGIES",
+    "SharedTrunkNet",
+    "TrainConfig",
+    "train",
+    "two_task",
+]
 __version__ = "0.1.0"

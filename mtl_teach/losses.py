@@ -29,8 +29,7 @@ class MultiTaskLoss(nn.Module):
             criteria = (classify, nn.MSELoss())
         if len(weights) != len(criteria):
             raise ValueError(
-                f"got {len(weights)} weights {tuple(weights)} for {len(criteria)} tasks; "
-                "give one weight per task"
+                f"got {len(weights)} weights {tuple(weights)} for {len(criteria)} tasks; give one weight per task"
             )
         self.weights = tuple(float(w) for w in weights)
         self.criteria = nn.ModuleList(criteria)

@@ -18,6 +18,7 @@ class ConfigError(ValueError):
 OPTIMIZERS = ("sgd", "adam")
 CLASSIFICATION_LOSSES = ("logits", "sigmoid_bce")
 DTYPES = ("float32", "float64")
+DATASETS = ("two_task", "multi_digits")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class TrainConfig:
     classification_loss: str = "logits"  # or "sigmoid_bce" (the seed's)
     task_order: tuple[int, ...] = (0, 1)  # alternating_steps only
     dtype: str = "float32"
+    dataset: str = "two_task"  # or "multi_digits" (two 10-class tasks; ignores the two_task knobs above)
 
     def __post_init__(self) -> None:
         # Lists from JSON or a widget become tuples, so configs stay hashable.
@@ -57,10 +59,7 @@ class TrainConfig:
         """A copy with some fields changed (validated like a new config)."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
-            raise ConfigError(
-                f"unknown config field(s) {sorted(unknown)}; "
-                f"allowed: {[f.name for f in fields(self)]}"
-            )
+            raise ConfigError(f"unknown config field(s) {sorted(unknown)}; allowed: {[f.name for f in fields(self)]}")
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +112,7 @@ def _check_config(c: TrainConfig) -> None:
     if sorted(c.task_order) != [0, 1]:
         _fail("task_order", c.task_order, "(0, 1) or (1, 0)")
     _check_choice("dtype", c.dtype, DTYPES)
+    _check_choice("dataset", c.dataset, DATASETS)
     if c.strategy == "alternating_steps" and len(c.hidden) > 1:
         _fail(
             "hidden",

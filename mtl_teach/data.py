@@ -72,3 +72,135 @@ def batch_indices(n_samples: int, batch_size: int, steps: int, seed: int) -> lis
         perm = torch.randperm(n_samples, generator=g)
         out.extend(perm[i : i + size] for i in range(0, n_samples - size + 1, size))
     return out[:steps]
+
+
+# --- Two digits side by side: two 10-class tasks from one image --------------------------------------------
+
+DIGIT_TASK_NAMES = ("left digit", "right digit")
+
+
+@dataclass(frozen=True)
+class MultiDigitsData:
+    """Two-digit images and their two labels, with a held-out test split.
+
+    `X` (N, 8 * W) holds the images flattened row by row, pixel values in
+    [0, 1]; `y_left`, `y_right` (N,) are class labels 0-9 (int64).
+    `X_test`, `y_left_test`, `y_right_test` are pairs made from digits the
+    training pairs never use. `image_shape` is (8, W), for plotting.
+    """
+
+    X: torch.Tensor
+    y_left: torch.Tensor
+    y_right: torch.Tensor
+    X_test: torch.Tensor
+    y_left_test: torch.Tensor
+    y_right_test: torch.Tensor
+    image_shape: tuple[int, int]
+    task_names: tuple[str, ...] = DIGIT_TASK_NAMES
+
+    @property
+    def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.y_left, self.y_right)
+
+    @property
+    def test_targets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.y_left_test, self.y_right_test)
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+
+def multi_digits(
+    seed: int = 0,
+    overlap: int = 4,
+    pairs_per_digit: int = 3,
+    test_fraction: float = 0.2,
+    dtype: torch.dtype = torch.float32,
+) -> MultiDigitsData:
+    """Two 8x8 scikit-learn digits side by side, sharing `overlap` columns.
+
+    The images are 8 x (16 - overlap) (8 x 12 by default); where the two
+    digits overlap, a pixel takes the darker ink of the two (the maximum).
+    Task 1 reads the left digit, task 2 the right one. The 1797 bundled
+    digits are first split into train and test pools (`test_fraction`),
+    then each pool, repeated `pairs_per_digit` times, is paired with a
+    shuffled copy of itself: every digit appears that many times on the
+    left and as many on the right (1438 digits give 4314 training pairs by
+    default), and no test pair shares a digit image with training. The
+    split and the pairing depend only on `seed`. Needs scikit-learn (its
+    digits are bundled: nothing is downloaded).
+    """
+    if not isinstance(overlap, int) or not 0 <= overlap <= 8:
+        raise ValueError(f"overlap={overlap!r} must be a whole number of columns from 0 to 8")
+    if not isinstance(pairs_per_digit, int) or pairs_per_digit < 1:
+        raise ValueError(f"pairs_per_digit={pairs_per_digit!r} must be a whole number, at least 1")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction={test_fraction!r} must be between 0 and 1 (exclusive)")
+    try:
+        from sklearn.datasets import load_digits  # optional dependency, imported only when needed
+    except ImportError as error:
+        raise ImportError(
+            "multi_digits() needs scikit-learn for its bundled 8x8 digits: "
+            "pip install scikit-learn (or pip install 'mtl-teach[digits]')"
+        ) from error
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float64) / 16.0  # (1797, 8, 8), ink in [0, 1]
+    labels = torch.tensor(digits.target, dtype=torch.int64)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(images), generator=g)
+    n_test = round(test_fraction * len(images))
+    pools = (order[n_test:].repeat(pairs_per_digit), order[:n_test].repeat(pairs_per_digit))  # train, test
+    (X, y_left, y_right), (X_test, y_left_test, y_right_test) = (
+        _digit_pairs(images, labels, pool, overlap, g, dtype) for pool in pools
+    )
+    return MultiDigitsData(X, y_left, y_right, X_test, y_left_test, y_right_test, (8, 16 - overlap))
+
+
+def _digit_pairs(
+    images: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor, overlap: int, g: torch.Generator, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pair each digit of `pool` with a shuffled partner: (X flattened, y_left, y_right)."""
+    left, right = pool, pool[torch.randperm(len(pool), generator=g)]
+    width = 16 - overlap
+    canvas = torch.zeros(len(pool), 8, width, dtype=torch.float64)
+    canvas[:, :, :8] = images[left]
+    shifted = torch.zeros_like(canvas)
+    shifted[:, :, width - 8 :] = images[right]
+    canvas = torch.maximum(canvas, shifted)  # overlapping ink: the darker of the two
+    return canvas.flatten(1).to(dtype), labels[left], labels[right]
+
+
+# --- The 2-D two-objective toy from the gradient-method papers ---------------------------------------------
+
+TOY_2D_STARTS = ((-8.5, 7.5), (-8.5, -5.0), (9.0, 9.0))  # the three starting points of the CAGrad paper's figure
+# The papers draw the Pareto set as the segment x1 in [-7, 7] at x2 = -8.3552, where f1 + f2 is smallest
+# (at x1 = 0); the exact set bends slightly, down to x2 = -8.43 at the single-task minima x1 = +-7.
+TOY_2D_PARETO_X2 = -8.3552
+
+
+def toy_2d(x: torch.Tensor) -> torch.Tensor:
+    """The two objectives (f1, f2) of the 2-D toy in the CAGrad and Nash-MTL papers.
+
+    `x` has shape (..., 2): points (x1, x2); the result has shape (..., 2):
+    (f1(x), f2(x)) at each point. For x2 > 0 each objective is a log-valley
+    (log|...| + 6), for x2 < 0 a quadratic bowl, blended by tanh(x2 / 2).
+    The two objectives disagree: f1 is smallest at (7, -8.43), f2 at
+    (-7, -8.43), and their sum at (0, -8.36); between them lies the Pareto set.
+    Differentiable: use it for optimisation-trajectory pictures.
+
+    The formula is copied term by term from `Toy.batch_forward` in the
+    CAGrad code (github.com/Cranial-XIX/CAGrad, toy.py; Liu et al. 2021),
+    also used by Nash-MTL (github.com/AvivNavon/nash-mtl,
+    experiments/toy/problem.py; Navon et al. 2022).
+    """
+    if x.shape[-1] != 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}; toy_2d needs points of 2 coordinates, shape (..., 2)")
+    x1, x2 = x[..., 0], x[..., 1]
+    lower = 0.000005  # clamp |...| away from 0 before the log, as the original
+    f1 = torch.clamp((0.5 * (-x1 - 7) - torch.tanh(-x2)).abs(), lower).log() + 6
+    f2 = torch.clamp((0.5 * (-x1 + 3) + torch.tanh(-x2) + 2).abs(), lower).log() + 6
+    c1 = torch.clamp(torch.tanh(x2 * 0.5), 0)
+    f1_sq = ((-x1 + 7).pow(2) + 0.1 * (-x2 - 8).pow(2)) / 10 - 20
+    f2_sq = ((-x1 - 7).pow(2) + 0.1 * (-x2 - 8).pow(2)) / 10 - 20
+    c2 = torch.clamp(torch.tanh(-x2 * 0.5), 0)
+    return torch.stack([f1 * c1 + f1_sq * c2, f2 * c1 + f2_sq * c2], dim=-1)

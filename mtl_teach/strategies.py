@@ -162,3 +162,7 @@ def make_optimizer(
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr)
     raise ValueError(f"optimizer={name!r} is not known; choose 'sgd' or 'adam'")
+
+
+import mtl_teach.gradient_strategies  # noqa: E402, F401  (registers pcgrad, mgda, cagrad, upgrad, imtl_g)
+from mtl_teach import weighting  # noqa: E402, F401  (registers uncertainty, dwa, gradnorm)

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from mtl_teach.config import TrainConfig
-from mtl_teach.data import TwoTaskData, batch_indices, two_task
+from mtl_teach.data import MultiDigitsData, TwoTaskData, batch_indices, multi_digits, two_task
 from mtl_teach.losses import MultiTaskLoss
 from mtl_teach.models import SharedTrunkNet
 from mtl_teach.strategies import STRATEGIES, make_optimizer
@@ -68,23 +69,34 @@ class History:
 class Setup:
     """The pieces of a run, built from a config; `train` and tests share them."""
 
-    data: TwoTaskData
+    data: TwoTaskData | MultiDigitsData
     net: SharedTrunkNet
     criterion: MultiTaskLoss
     optimizer: torch.optim.Optimizer
     step: Callable
 
 
-def build(config: TrainConfig) -> Setup:
-    """Data, model, loss, optimizer and step function for `config`."""
+def make_data(config: TrainConfig) -> TwoTaskData | MultiDigitsData:
+    """The dataset that `config.dataset` names, made from the config's seed and dtype."""
     dtype = getattr(torch, config.dtype)
-    data = two_task(
+    if config.dataset == "multi_digits":
+        return multi_digits(seed=config.seed, dtype=dtype)
+    return two_task(
         config.n_samples, config.n_features, config.relatedness, config.regression_scale, seed=config.seed, dtype=dtype
     )
-    net = SharedTrunkNet(config.n_features, config.hidden, (1, 1), seed=config.seed, dtype=dtype)
+
+
+def build(config: TrainConfig) -> Setup:
+    """Data, model, loss, optimizer and step function for `config`."""
+    data = make_data(config)
+    digits = config.dataset == "multi_digits"  # two 10-class heads and cross-entropy losses
+    net = SharedTrunkNet(
+        data.X.shape[1], config.hidden, (10, 10) if digits else (1, 1), seed=config.seed, dtype=data.X.dtype
+    )
     strategy = STRATEGIES[config.strategy]
     criterion = MultiTaskLoss(
         config.weights if not strategy.weights_are_head_lrs else (1.0, 1.0),
+        criteria=(nn.CrossEntropyLoss(), nn.CrossEntropyLoss()) if digits else None,  # None: the default pair
         from_logits=config.classification_loss == "logits",
     )
     head_lrs = [config.lr * w for w in config.weights] if strategy.weights_are_head_lrs else None
@@ -132,8 +144,15 @@ def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[Hi
 
 
 @torch.no_grad()
-def evaluate(net: SharedTrunkNet, data: TwoTaskData) -> dict[str, float]:
-    """Accuracy of the classification head, RMSE of the regression head."""
+def evaluate(net: SharedTrunkNet, data: TwoTaskData | MultiDigitsData) -> dict[str, float]:
+    """Accuracy of the classification head, RMSE of the regression head;
+    for multi_digits, each head's accuracy on the held-out test pairs."""
+    if isinstance(data, MultiDigitsData):
+        outputs = net(data.X_test)
+        return {
+            f"{name} accuracy": (logits.argmax(dim=1) == y).float().mean().item()
+            for name, logits, y in zip(data.task_names, outputs, data.test_targets)
+        }
     logits, y_hat = net(data.X)
     accuracy = ((logits > 0).to(data.y_class.dtype) == data.y_class).float().mean().item()
     rmse = torch.sqrt(torch.mean((y_hat - data.y_reg) ** 2)).item()

@@ -1,0 +1,110 @@
+"""Per-step cost of each gradient method (PCGrad, MGDA, CAGrad, UPGrad, IMTL-G).
+
+1. `train()` with each gradient strategy, as a ratio to `weighted_sum`, on
+   the default config.
+2. The same step done with TorchJD 0.18 (`mtl_backward` + `jac_to_grad`
+   with its aggregator) on the same model, data, batches and optimizer,
+   against ours in the same bare loop: the ratio ours / TorchJD (goal <= 1).
+   CAGrad is left out of (2): TorchJD's CAGrad needs cvxpy, not installed.
+
+Everything is measured side by side in one process, interleaved, median of
+REPEATS runs. Prints one JSON object on the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torchjd import aggregation as jd
+from torchjd.autojac import jac_to_grad, mtl_backward
+from torchjd.linalg import QuadprogProjector
+
+from mtl_teach.config import TrainConfig
+from mtl_teach.data import batch_indices
+from mtl_teach.gradient_strategies import GRADIENT_METHODS
+from mtl_teach.train import Setup, build, train
+
+REPEATS = 5
+METHODS = list(GRADIENT_METHODS)
+# TorchJD's aggregator for the same method. UPGrad's default projector normalises the
+# Gram matrix and adds 1e-4 to its diagonal; turned off here so both solve the same problem.
+TORCHJD = {
+    "pcgrad": jd.PCGrad,
+    "mgda": jd.MGDA,  # its defaults: for two tasks its first Frank-Wolfe step is already exact
+    "upgrad": lambda: jd.UPGrad(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0)),
+    "imtl_g": jd.IMTLG,
+}
+
+
+def torchjd_step(aggregator: jd.Aggregator) -> Callable:
+    """A step with our signature, done the TorchJD way (its documented MTL recipe)."""
+
+    def step(net, batch, criterion, optimizer, weights) -> torch.Tensor:
+        X, targets = batch
+        features = net.trunk(X)
+        outputs = [head(features).squeeze(-1) for head in net.heads]
+        losses = criterion.per_task(outputs, targets)
+        optimizer.zero_grad()
+        mtl_backward([w * loss for w, loss in zip(weights, losses)], features=features)
+        jac_to_grad(net.shared_parameters(), aggregator)
+        optimizer.step()
+        return torch.stack(losses).detach()
+
+    return step
+
+
+def bare_loop(config: TrainConfig, step: Callable | None = None) -> list[float]:
+    """The training loop without History bookkeeping; `step` replaces the strategy's."""
+    s: Setup = build(config)
+    step = step or s.step
+    totals = []
+    for idx in batch_indices(len(s.data), config.batch_size, config.steps, config.seed):
+        batch = (s.data.X[idx], [t[idx] for t in s.data.targets])
+        losses = step(s.net, batch, s.criterion, s.optimizer, s.criterion.weights)
+        totals.append(sum(w * v for w, v in zip(s.criterion.weights, losses.tolist())))
+    return totals
+
+
+def seconds(fn: Callable) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def check_same_computation(config: TrainConfig) -> None:
+    """Ours and TorchJD's follow the same trajectory (so the timings compare like with like)."""
+    for name in TORCHJD:
+        ours = bare_loop(config.replace(strategy=name))
+        theirs = bare_loop(config.replace(strategy=name), torchjd_step(TORCHJD[name]()))
+        torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), rtol=1e-4, atol=1e-5)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    config = TrainConfig()
+    check_same_computation(config.replace(steps=50))
+    runs: dict[str, Callable] = {n: (lambda n=n: train(config.replace(strategy=n))) for n in ["weighted_sum"] + METHODS}
+    for name in TORCHJD:
+        runs[f"{name}/ours"] = lambda n=name: bare_loop(config.replace(strategy=n))
+        runs[f"{name}/torchjd"] = lambda n=name: bare_loop(config.replace(strategy=n), torchjd_step(TORCHJD[n]()))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(REPEATS):  # interleaved, so drifts in machine load hit all alike
+        for name, run in runs.items():
+            times[name].append(seconds(run))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    result = {
+        "config": {"steps": config.steps, "batch_size": config.batch_size, "hidden": config.hidden, "threads": 1},
+        "per_step_ms": {k: round(1e3 * v / config.steps, 4) for k, v in median.items()},
+        "ratio_to_weighted_sum": {n: round(median[n] / median["weighted_sum"], 3) for n in METHODS},
+        "ours_over_torchjd": {n: round(median[f"{n}/ours"] / median[f"{n}/torchjd"], 3) for n in TORCHJD},
+        "torchjd_not_compared": {"cagrad": "TorchJD's CAGrad needs cvxpy (not installed)"},
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Per-task gradients of the shared parameters, and how much they conflict.
+
+Row i of the T x D matrix `G` is the gradient of task i's loss with respect
+to the D shared (trunk) parameters, flattened. Every gradient method in
+`mtl_teach.aggregators` is a function of this matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+def task_gradients(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The T x D matrix of per-task gradients, one `autograd.grad` call per task.
+
+    The graph is kept (`retain_graph=True`) so the caller can still
+    backpropagate through it afterwards, e.g. into the heads.
+    """
+    _check_inputs(losses, params)
+    rows = []
+    for loss in losses:
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        rows.append(flatten(grads, params))
+    return torch.stack(rows)
+
+
+def task_gradients_batched(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The same T x D matrix from one batched `autograd.grad` call.
+
+    `is_grads_batched=True` runs the backward pass once per row of the
+    identity matrix under `vmap`: row i selects loss i.
+    """
+    _check_inputs(losses, params)
+    stacked = torch.stack(list(losses))
+    eye = torch.eye(len(losses), dtype=stacked.dtype, device=stacked.device)
+    grads = torch.autograd.grad(
+        stacked, params, grad_outputs=eye, retain_graph=True, allow_unused=True, is_grads_batched=True
+    )
+    T = len(losses)
+    return torch.cat(
+        [g.reshape(T, -1) if g is not None else p.new_zeros(T, p.numel()) for g, p in zip(grads, params)], dim=1
+    )
+
+
+def flatten(grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One flat vector from per-parameter gradients (None, an unused parameter, counts as zeros)."""
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+
+
+def unflatten(vector: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Split a flat vector back into tensors shaped like `params` (inverse of `flatten`)."""
+    sizes = [p.numel() for p in params]
+    if vector.numel() != sum(sizes):
+        raise ValueError(f"vector has {vector.numel()} entries but the parameters have {sum(sizes)}")
+    return [chunk.view_as(p) for chunk, p in zip(vector.split(sizes), params)]
+
+
+def cosine_matrix(G: torch.Tensor) -> torch.Tensor:
+    """T x T cosine similarities between the rows of G (0 where a row is all zeros)."""
+    return _cosine_from_gram(G @ G.T)
+
+
+def _cosine_from_gram(A: torch.Tensor) -> torch.Tensor:
+    norms = A.diagonal().sqrt()
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+    return A / (safe.unsqueeze(1) * safe.unsqueeze(0))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """How the task gradients of one step relate: cosines, norms, conflict."""
+
+    cosine: torch.Tensor  # (T, T) pairwise cosine similarity
+    norms: torch.Tensor  # (T,) gradient norm per task
+
+    @property
+    def min_cosine(self) -> float:
+        """The most negative pairwise cosine (for two tasks: their cosine)."""
+        cosines = self.cosine.tolist()
+        return min(row[j] for i, row in enumerate(cosines) for j in range(len(row)) if j != i)
+
+    @property
+    def conflicting(self) -> bool:
+        """True when some pair of task gradients points apart (negative cosine)."""
+        return self.min_cosine < 0
+
+    def as_extras(self) -> dict[str, float]:
+        """Floats for `History.extras`: cosine, each task's norm, conflicting (0/1)."""
+        cosine = self.min_cosine
+        extras = {"cosine": cosine, "conflicting": float(cosine < 0)}
+        extras.update({f"grad_norm_{i}": n for i, n in enumerate(self.norms.tolist())})
+        return extras
+
+
+def conflict(G: torch.Tensor) -> Conflict:
+    """Summarise a T x D gradient matrix (T >= 2) as a `Conflict`."""
+    if G.ndim != 2 or G.shape[0] < 2:
+        raise ValueError(f"G must be a T x D matrix with T >= 2 tasks, got shape {tuple(G.shape)}")
+    A = G @ G.T  # Gram matrix: all inner products at once
+    return Conflict(_cosine_from_gram(A), A.diagonal().sqrt())
+
+
+def _check_inputs(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
+    if len(losses) == 0 or len(params) == 0:
+        raise ValueError(f"need at least one loss and one parameter, got {len(losses)} and {len(params)}")
+    shapes = [tuple(loss.shape) for loss in losses]
+    if any(shape != () for shape in shapes):
+        raise ValueError(f"each loss must be a scalar (shape ()), got shapes {shapes}")

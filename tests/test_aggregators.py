@@ -1,0 +1,277 @@
+"""Properties of the gradient methods (TorchJD-style), and cross-checks against TorchJD.
+
+G is always a T x D matrix of task gradients, float64, drawn from seeded
+generators so every case is reproducible.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+from torchjd import aggregation as jd
+from torchjd.linalg import QuadprogProjector
+
+from mtl_teach import aggregators as agg
+
+SEEDS = range(25)
+SHAPES = [(2, 3), (2, 10), (3, 4), (3, 10), (5, 8)]
+ORDER_INVARIANT = ["mean", "sum", "mgda", "cagrad", "upgrad", "imtl_g"]
+
+
+def random_G(seed: int, T: int, D: int) -> torch.Tensor:
+    return torch.randn(T, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def conflicting_pair(seed: int, D: int = 5) -> torch.Tensor:
+    """Two gradients with a negative inner product (different norms, random directions)."""
+    G = random_G(seed, 2, D)
+    if G[0] @ G[1] > 0:
+        G[1] = -G[1]
+    return G * torch.tensor([[1.0], [3.0]], dtype=torch.float64)
+
+
+def agreeing(seed: int, T: int, D: int) -> torch.Tensor:
+    """T gradients with all pairwise inner products positive (all entries positive)."""
+    return random_G(seed, T, D).abs() + 0.1
+
+
+def all_cases():
+    return [(seed, T, D) for seed in SEEDS for T, D in SHAPES]
+
+
+# --- PCGrad ---
+
+
+def test_pcgrad_matches_a_hand_computed_example():
+    G = torch.tensor([[1.0, 0.0], [-1.0, 1.0]], dtype=torch.float64)  # <g1, g2> = -1
+    # g1 - (-1 / |g2|^2) g2 = (0.5, 0.5);  g2 - (-1 / |g1|^2) g1 = (0, 1)
+    torch.testing.assert_close(agg.pcgrad(G), torch.tensor([0.5, 1.5], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pcgrad_result_never_conflicts_with_either_of_two_tasks(seed):
+    G = conflicting_pair(seed)
+    assert G[0] @ G[1] < 0  # the case is a real conflict
+    d = agg.pcgrad(G)
+    assert (G @ d >= -1e-12 * G.norm() ** 2).all()
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::3])
+def test_pcgrad_is_the_plain_sum_when_no_pair_conflicts(seed, T, D):
+    G = agreeing(seed, T, D)
+    torch.testing.assert_close(agg.pcgrad(G), G.sum(dim=0), rtol=0, atol=0)
+
+
+def test_pcgrad_random_order_is_reproducible_with_a_seeded_generator():
+    G = random_G(1, 5, 8)
+    first = agg.pcgrad(G, generator=torch.Generator().manual_seed(3))
+    again = agg.pcgrad(G, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    # Some seed visits the tasks in another order and lands elsewhere (order matters for T > 2).
+    others = [agg.pcgrad(G, generator=torch.Generator().manual_seed(s)) for s in range(10)]
+    assert max((o - agg.pcgrad(G)).abs().max().item() for o in others) > 1e-6
+
+
+# --- MGDA ---
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases())
+def test_mgda_is_the_min_norm_point_of_the_convex_hull(seed, T, D):
+    G = random_G(seed, T, D)
+    d = agg.mgda(G)
+    # Optimality on the hull: every g_i lies beyond the plane through d orthogonal to d.
+    assert ((G @ d) >= d @ d - 1e-9 * G.norm() ** 2).all()
+    # d is in the hull: d = G^T w with w >= 0, sum w = 1 (solve with the extra row of ones).
+    system = torch.cat([G.T, torch.ones(1, T, dtype=G.dtype)])
+    w = torch.linalg.lstsq(system, torch.cat([d, torch.ones(1, dtype=G.dtype)])).solution
+    if T <= D:  # w is unique
+        assert (w >= -1e-8).all()
+        torch.testing.assert_close(system @ w, torch.cat([d, torch.ones(1, dtype=G.dtype)]))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mgda_two_tasks_equals_a_brute_force_search_over_the_segment(seed):
+    G = conflicting_pair(seed)
+    gamma = torch.linspace(0, 1, 200_001, dtype=torch.float64).unsqueeze(1)
+    norms = (gamma * G[0] + (1 - gamma) * G[1]).norm(dim=1)
+    best = gamma[norms.argmin()].item() * G[0] + (1 - gamma[norms.argmin()].item()) * G[1]
+    d = agg.mgda(G)
+    assert d.norm() <= norms.min() + 1e-12  # never worse than any grid point
+    torch.testing.assert_close(d, best, atol=1e-4 * G.norm().item(), rtol=0)  # grid spacing 5e-6
+
+
+def test_mgda_is_zero_when_zero_is_in_the_hull_and_g_when_all_agree():
+    opposed = torch.tensor([[1.0, 2.0], [-2.0, -4.0]], dtype=torch.float64)
+    torch.testing.assert_close(agg.mgda(opposed), torch.zeros(2, dtype=torch.float64))
+    same = torch.tensor([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]], dtype=torch.float64)
+    torch.testing.assert_close(agg.mgda(same), same[0])
+
+
+# --- CAGrad ---
+
+
+def cagrad_reference(G: torch.Tensor, c: float) -> torch.Tensor:
+    """The official CAGrad code's recipe (scipy SLSQP on the dual), without rescaling."""
+    A = (G @ G.T).numpy()
+    T = len(A)
+    phi = c * math.sqrt(A.mean())  # c * |g0|
+    objective = lambda x: x @ A.mean(axis=1) + phi * np.sqrt(x @ A @ x)  # noqa: E731
+    constraint = {"type": "eq", "fun": lambda x: 1 - x.sum()}
+    res = minimize(objective, np.ones(T) / T, bounds=[(0, 1)] * T, constraints=constraint, tol=1e-14)
+    g_w = torch.tensor(res.x) @ G
+    return G.mean(dim=0) + phi / g_w.norm() * g_w
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::2])
+def test_cagrad_matches_the_official_algorithm(seed, T, D):
+    G = random_G(seed, T, D)
+    torch.testing.assert_close(agg.cagrad(G, c=0.5), cagrad_reference(G, 0.5), atol=1e-5 * G.norm().item(), rtol=0)
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::2])
+def test_cagrad_is_the_best_direction_for_the_worst_task_within_its_ball(seed, T, D):
+    G, c = random_G(seed, T, D), 0.5
+    g0 = G.mean(dim=0)
+    d = agg.cagrad(G, c=c)
+    torch.testing.assert_close((d - g0).norm(), c * g0.norm())  # on the ball's surface
+    # No other point of the ball does better for the worst-off task.
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(5000, D, generator=gen, dtype=torch.float64)
+    radius = c * g0.norm() * torch.rand(5000, 1, generator=gen, dtype=torch.float64) ** (1 / D)
+    points = g0 + radius * u / u.norm(dim=1, keepdim=True)
+    assert (G @ d).min() >= (points @ G.T).min(dim=1).values.max() - 1e-12
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::3])
+def test_cagrad_with_c_zero_is_the_mean_and_large_c_points_like_mgda(seed, T, D):
+    G = random_G(seed, T, D)
+    torch.testing.assert_close(agg.cagrad(G, c=0.0), G.mean(dim=0), rtol=0, atol=0)
+    far = agg.cagrad(G, c=1e6)
+    assert torch.nn.functional.cosine_similarity(far, agg.mgda(G), dim=0) > 1 - 1e-6
+
+
+def test_cagrad_rejects_a_negative_c():
+    with pytest.raises(ValueError, match=r"c=-0\.5 is not allowed"):
+        agg.cagrad(random_G(0, 2, 3), c=-0.5)
+
+
+# --- UPGrad and IMTL-G ---
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases())
+def test_upgrad_and_mgda_never_conflict_with_any_task(seed, T, D):
+    G = random_G(seed, T, D)
+    for method in (agg.upgrad, agg.mgda):
+        assert (G @ method(G) >= -1e-9 * G.norm() ** 2).all(), method.__name__
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_upgrad_for_two_tasks_is_half_of_pcgrad(seed):
+    G = conflicting_pair(seed)
+    torch.testing.assert_close(agg.upgrad(G), agg.pcgrad(G) / 2)
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::3])
+def test_upgrad_is_the_mean_when_no_pair_conflicts(seed, T, D):
+    G = agreeing(seed, T, D)
+    torch.testing.assert_close(agg.upgrad(G), G.mean(dim=0))
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases())
+def test_imtl_g_projects_equally_on_every_unit_task_gradient(seed, T, D):
+    G = random_G(seed, T, D)
+    d = agg.imtl_g(G)
+    projections = (G / G.norm(dim=1, keepdim=True)) @ d
+    torch.testing.assert_close(projections, projections[0].expand(T))
+    w = torch.linalg.lstsq(G.T, d.unsqueeze(1)).solution.squeeze(1)  # d = G^T w
+    torch.testing.assert_close(w.sum(), torch.tensor(1.0, dtype=G.dtype))
+
+
+# --- properties shared by several methods ---
+
+
+ORDER_CASES = [(name, case) for name in ORDER_INVARIANT for case in all_cases()[::4]]
+# PCGrad with T > 2 depends on the order of its projections (see the random-order test).
+ORDER_CASES += [("pcgrad", case) for case in all_cases() if case[1] == 2]
+
+
+@pytest.mark.parametrize("name, case", ORDER_CASES)
+def test_invariant_to_task_order(name, case):
+    seed, T, D = case
+    G = random_G(seed, T, D)
+    aggregate = agg.AGGREGATORS[name]
+    for perm in itertools.islice(itertools.permutations(range(T)), 6):
+        torch.testing.assert_close(aggregate(G[list(perm)]), aggregate(G), atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+@pytest.mark.parametrize("scale", [1e-3, 7.0])
+def test_scaling_all_gradients_scales_the_result(name, scale):
+    G = random_G(4, 3, 6)
+    aggregate = agg.AGGREGATORS[name]
+    torch.testing.assert_close(aggregate(scale * G), scale * aggregate(G), atol=1e-9 * scale, rtol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+def test_identical_task_gradients_give_the_mean_or_the_sum(name):
+    g = random_G(5, 1, 6)[0]
+    G = g.repeat(3, 1)
+    expected = {"sum": 3 * g, "pcgrad": 3 * g, "cagrad": 1.5 * g}.get(name, g)  # CAGrad: (1 + c) g, c = 0.5
+    torch.testing.assert_close(agg.AGGREGATORS[name](G), expected)
+
+
+@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+@pytest.mark.parametrize("bad", [torch.zeros(4), torch.zeros(0, 3), torch.zeros(2, 2, 2)])
+def test_a_non_matrix_input_is_rejected_naming_its_shape(name, bad):
+    with pytest.raises(ValueError, match=r"T x D matrix .* got \(" + ", ".join(map(str, bad.shape))):
+        agg.AGGREGATORS[name](bad)
+
+
+@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+@pytest.mark.parametrize("bad_value", [math.nan, math.inf])
+def test_a_non_finite_gradient_gives_a_non_finite_direction_not_an_error(name, bad_value):
+    """When training diverges the loop must see NaN/inf and report it, not crash in a solver."""
+    G = torch.tensor([[bad_value, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    assert not torch.isfinite(agg.AGGREGATORS[name](G)).all()
+
+
+# --- cross-checks against TorchJD 0.18 on random matrices ---
+
+TORCHJD = {
+    "mean": jd.Mean,
+    "sum": jd.Sum,
+    "imtl_g": jd.IMTLG,
+    # Default projector normalises G and adds 1e-4 to the diagonal; without them it solves the same QP exactly.
+    "upgrad": lambda: jd.UPGrad(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(TORCHJD))
+@pytest.mark.parametrize("seed, T, D", all_cases()[::2])
+def test_agrees_with_torchjd(name, seed, T, D):
+    G = random_G(seed, T, D)
+    torch.testing.assert_close(agg.AGGREGATORS[name](G), TORCHJD[name]()(G), atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::2])
+def test_pcgrad_random_order_agrees_with_torchjd(seed, T, D):
+    """TorchJD draws its orders from torch's global generator: seed both alike."""
+    G = random_G(seed, T, D)
+    torch.manual_seed(seed)
+    theirs = jd.PCGrad()(G)
+    ours = agg.pcgrad(G, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(ours, theirs, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::2])
+def test_mgda_agrees_with_torchjd_and_is_never_longer(seed, T, D):
+    """TorchJD runs plain Frank-Wolfe (slow to converge for T > 2): ours is at least as short."""
+    G = random_G(seed, T, D)
+    theirs = jd.MGDA(epsilon=1e-12, max_iters=2000)(G)
+    ours = agg.mgda(G)
+    assert ours.norm() <= theirs.norm() + 1e-12
+    tol = 1e-9 if T == 2 else 1e-2  # exact for two tasks
+    torch.testing.assert_close(ours, theirs, atol=tol * G.norm().item(), rtol=0)

@@ -1,0 +1,120 @@
+"""The gradient methods as training strategies: registered, deterministic, and doing what they say."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mtl_teach import aggregators
+from mtl_teach.config import TrainConfig
+from mtl_teach.data import TwoTaskData
+from mtl_teach.gradient_strategies import GRADIENT_METHODS, task_specific_parameters
+from mtl_teach.grads import task_gradients
+from mtl_teach.losses import MultiTaskLoss
+from mtl_teach.strategies import STRATEGIES
+from mtl_teach.train import build, train, training_run
+
+METHODS = list(GRADIENT_METHODS)
+
+
+def test_every_gradient_method_is_registered_and_accepted_by_the_config():
+    assert set(METHODS) == {"pcgrad", "mgda", "cagrad", "upgrad", "imtl_g"}
+    for name in METHODS:
+        assert STRATEGIES[name].make_step is not None and STRATEGIES[name].summary
+        assert TrainConfig(strategy=name).strategy == name
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_training_with_each_method_learns_and_records_the_cosine(name):
+    history = train(strategy=name, steps=40, lr=0.05)
+    assert history.finished and all(math.isfinite(t) for t in history.total)
+    assert sum(history.total[-5:]) < 0.8 * sum(history.total[:5])  # it learns
+    assert len(history.extras["cosine"]) == 40
+    assert all(-1 - 1e-6 <= c <= 1 + 1e-6 for c in history.extras["cosine"])
+    assert set(history.extras) == {"cosine", "conflicting", "grad_norm_0", "grad_norm_1"}
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_training_is_deterministic(name):
+    first, second = (train(strategy=name, steps=15, optimizer="sgd", momentum=0.9) for _ in range(2))
+    assert first.total == second.total
+    assert first.extras == second.extras
+
+
+def one_step_grads(name: str, relatedness: float = 0.5):
+    """The .grad each strategy leaves after one step on the same batch, and that batch's G."""
+    config = TrainConfig(strategy=name, alpha=0.3, beta=2.0, relatedness=relatedness, dtype="float64", lr=1e-9)
+    s = build(config)
+    batch = (s.data.X[:64], [t[:64] for t in s.data.targets])
+    losses = s.criterion.per_task(s.net(batch[0]), batch[1])
+    G = task_gradients([w * loss for w, loss in zip(s.criterion.weights, losses)], s.net.shared_parameters())
+    s.step(s.net, batch, s.criterion, s.optimizer, s.criterion.weights)
+    trunk = torch.cat([p.grad.reshape(-1) for p in s.net.shared_parameters()])
+    heads = [p.grad.clone() for p in task_specific_parameters(s.net)]
+    return trunk, heads, G
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_the_trunk_gets_the_aggregated_direction_and_the_heads_their_usual_gradient(name):
+    trunk, heads, G = one_step_grads(name)
+    aggregate = GRADIENT_METHODS[name][0]
+    torch.testing.assert_close(trunk, aggregate(G), rtol=0, atol=1e-12)
+    _, reference_heads, _ = one_step_grads("weighted_sum")
+    for g, ref in zip(heads, reference_heads, strict=True):
+        torch.testing.assert_close(g, ref, rtol=0, atol=1e-12)
+
+
+def test_mgda_and_upgrad_steps_conflict_with_no_task_on_a_conflicting_batch():
+    trunk, _, G = one_step_grads("mgda", relatedness=-1.0)
+    assert G[0] @ G[1] < 0  # this batch really has conflicting task gradients
+    assert (G @ trunk >= 0).all()
+    trunk, _, G = one_step_grads("upgrad", relatedness=-1.0)
+    assert (G @ trunk >= -1e-15).all()
+
+
+def copies_of_one_task(strategy: str, optimizer: str):
+    """A setup whose two tasks are the same task (same head, loss and target):
+    the task gradients always agree, so PCGrad never has anything to project."""
+    config = TrainConfig(strategy=strategy, dtype="float64", alpha=0.3, beta=0.7, optimizer=optimizer, steps=30)
+    s = build(config)
+    s.net.heads[1].load_state_dict(s.net.heads[0].state_dict())
+    s.data = TwoTaskData(s.data.X, s.data.y_class, s.data.y_class)
+    s.criterion = MultiTaskLoss(config.weights, criteria=(nn.BCEWithLogitsLoss(), nn.BCEWithLogitsLoss()))
+    *_, history = training_run(config, s)
+    return history
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_pcgrad_follows_weighted_sum_exactly_when_the_task_gradients_agree(optimizer):
+    pcgrad = copies_of_one_task("pcgrad", optimizer)
+    summed = copies_of_one_task("weighted_sum", optimizer)
+    assert pcgrad.extras["conflicting"] == [0.0] * 30
+    torch.testing.assert_close(torch.tensor(pcgrad.total), torch.tensor(summed.total), rtol=1e-12, atol=0)
+    assert summed.total[-1] < summed.total[0]
+
+
+def test_pcgrad_differs_from_weighted_sum_when_the_tasks_conflict():
+    pcgrad = train(strategy="pcgrad", steps=40, lr=0.05)
+    summed = train(strategy="weighted_sum", steps=40, lr=0.05)
+    assert sum(pcgrad.extras["conflicting"]) > 0
+    assert abs(pcgrad.total[-1] - summed.total[-1]) > 1e-4
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_diverging_run_is_reported_not_crashed(name):
+    history = train(strategy=name, optimizer="sgd", lr=500.0, steps=50, regression_scale=1000.0)
+    assert history.diverged_at is not None and "diverged" in history.message
+
+
+def test_a_gradient_method_trains_on_multi_digits():
+    history = train(strategy="mgda", dataset="multi_digits", steps=20, hidden=(32,))
+    assert history.finished and history.total[-1] < history.total[0]
+    assert len(history.extras["cosine"]) == 20
+
+
+def test_every_aggregator_used_by_a_strategy_is_an_aggregators_function():
+    for aggregate, _ in GRADIENT_METHODS.values():
+        G = torch.tensor([[1.0, 0.0], [-1.0, 1.0]], dtype=torch.float64)
+        assert aggregate(G).shape == (2,)
+    torch.testing.assert_close(GRADIENT_METHODS["cagrad"][0](G), aggregators.cagrad(G, c=0.5))

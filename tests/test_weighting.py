@@ -1,0 +1,157 @@
+"""Uncertainty weighting, DWA and GradNorm: registered, deterministic, right by hand and by direction."""
+
+import math
+
+import pytest
+import torch
+
+from mtl_teach.config import TrainConfig
+from mtl_teach.data import batch_indices
+from mtl_teach.strategies import STRATEGIES, task_losses
+from mtl_teach.train import build, train, training_run
+from mtl_teach.weighting import dwa_weights, last_shared_layer, make_dwa_step, make_gradnorm_step
+
+METHODS = ("uncertainty", "dwa", "gradnorm")
+NAMES = ("classification", "regression")
+
+
+def run(config: TrainConfig, setup=None):
+    *_, history = training_run(config, setup)  # run to the end, keep the last History
+    return history
+
+
+def first_batch(config: TrainConfig, setup):
+    idx = batch_indices(len(setup.data), config.batch_size, 1, config.seed)[0]
+    return setup.data.X[idx], [t[idx] for t in setup.data.targets]
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_each_method_is_registered_trains_and_is_deterministic(name):
+    assert STRATEGIES[name].make_step is not None
+    config = TrainConfig(strategy=name, steps=60)
+    a, b = train(config), train(config)
+    assert a.finished and all(math.isfinite(v) for values in a.losses.values() for v in values)
+    assert a.losses == b.losses and a.extras == b.extras
+    assert set(a.extras) >= {f"weight/{n}" for n in NAMES}
+    assert all(len(values) == 60 for values in a.extras.values())
+    assert a.losses["regression"][-1] < 0.5 * a.losses["regression"][0]  # it learns
+
+
+def test_learned_weighting_on_multi_digits():
+    history = train(strategy="uncertainty", dataset="multi_digits", steps=150)
+    assert history.metrics["left digit accuracy"] > 0.85 and history.metrics["right digit accuracy"] > 0.85
+    assert set(history.extras) == {"weight/left digit", "weight/right digit"}
+
+
+# --- uncertainty weighting ---
+
+
+def test_uncertainty_one_step_by_hand():
+    config = TrainConfig(strategy="uncertainty", optimizer="sgd", lr=0.1, dtype="float64")
+    setup, reference = build(config), build(config.replace(strategy="weighted_sum"))
+    batch = first_batch(config, setup)
+    losses = setup.step(setup.net, batch, setup.criterion, setup.optimizer, config.weights)
+    # s_i starts at 0: dL/ds_i = -exp(-s_i) L_i / 2 + 1/2 = (1 - L_i) / 2, and SGD steps against it.
+    assert torch.allclose(setup.step.log_vars, -0.1 * (1 - losses) / 2, rtol=0, atol=1e-15)
+    # The network sees weights exp(0)/2 = 1/2: the same step as weighted_sum with alpha = beta = 1/2.
+    reference.step(reference.net, batch, reference.criterion, reference.optimizer, (0.5, 0.5))
+    for ours, theirs in zip(setup.net.parameters(), reference.net.parameters()):
+        assert torch.allclose(ours, theirs, rtol=0, atol=1e-15)
+    assert setup.step.last_extras == {"weight/classification": 0.5, "weight/regression": 0.5}
+
+
+def test_uncertainty_gives_the_task_with_the_larger_loss_the_smaller_weight():
+    history = train(strategy="uncertainty", regression_scale=5.0)
+    final = history.final_losses()
+    assert final["regression"] > 10 * final["classification"]
+    weight = {n: history.extras[f"weight/{n}"][-1] for n in NAMES}
+    assert weight["regression"] < 0.1 * weight["classification"]
+    # and the weight moves towards the optimum 1 / (2 L_i): within a factor 2 for the noisy regression
+    assert 0.5 < weight["regression"] * 2 * final["regression"] < 2.0
+
+
+# --- dynamic weight average ---
+
+
+def test_dwa_weights_by_hand():
+    weights = dwa_weights(torch.tensor([1.0, 0.5]), torch.tensor([1.0, 1.0]), temperature=2.0)
+    e1, e2 = math.exp(1.0 / 2), math.exp(0.5 / 2)
+    assert torch.allclose(weights, torch.tensor([2 * e1 / (e1 + e2), 2 * e2 / (e1 + e2)]))
+    assert weights[0] > 1 > weights[1]  # the task whose loss did not fall gets the larger weight
+    assert torch.allclose(weights.sum(), torch.tensor(2.0))
+    with pytest.raises(ValueError, match="temperature=0 must be positive"):
+        dwa_weights(torch.ones(2), torch.ones(2), temperature=0)
+
+
+def test_dwa_weights_follow_the_epoch_mean_losses_of_the_run():
+    config = TrainConfig(strategy="dwa", steps=48, dtype="float64")  # 512 // 64 = 8 steps per epoch
+    history = run(config)
+    losses = torch.tensor([history.losses[n] for n in NAMES], dtype=torch.float64).T  # (steps, T)
+    weights = torch.tensor([history.extras[f"weight/{n}"] for n in NAMES], dtype=torch.float64).T
+    epoch_means = losses.view(6, 8, 2).mean(dim=1)
+    assert torch.equal(weights[:16], torch.ones(16, 2))  # the first two epochs
+    for epoch in range(2, 6):
+        expected = dwa_weights(epoch_means[epoch - 1], epoch_means[epoch - 2], 2.0)
+        assert torch.allclose(weights[8 * epoch : 8 * epoch + 8], expected.expand(8, 2), rtol=0, atol=1e-12)
+        slower = torch.argmax(epoch_means[epoch - 1] / epoch_means[epoch - 2])
+        assert weights[8 * epoch, slower] > 1  # the slower-decreasing task gets the larger weight
+
+
+# --- GradNorm ---
+
+
+def test_gradnorm_one_step_by_hand():
+    config = TrainConfig(strategy="gradnorm", optimizer="sgd", lr=0.1, dtype="float64")
+    setup, reference = build(config), build(config.replace(strategy="weighted_sum"))
+    batch = first_batch(config, setup)
+    losses = task_losses(reference.net, batch, reference.criterion)
+    norms = torch.stack(
+        [torch.autograd.grad(L, last_shared_layer(reference.net), retain_graph=True)[0].norm() for L in losses]
+    )
+    setup.step(setup.net, batch, setup.criterion, setup.optimizer, config.weights)
+    # Step 0: w = 1 and r_i = 1, so target_i = mean(norms) and dL_grad/dw_i = sign(norm_i - mean) * norm_i.
+    w = 1 - 0.1 * torch.sign(norms - norms.mean()) * norms
+    assert torch.allclose(setup.step.task_weights, w * 2 / w.sum(), rtol=0, atol=1e-14)
+    assert setup.step.last_extras["grad_norm/regression"] == pytest.approx(norms[1].item(), abs=1e-14)
+    # The network took a plain step on w_1 L_1 + w_2 L_2 with w = 1.
+    reference.step(reference.net, batch, reference.criterion, reference.optimizer, (1.0, 1.0))
+    for ours, theirs in zip(setup.net.parameters(), reference.net.parameters()):
+        assert torch.allclose(ours, theirs, rtol=0, atol=1e-15)
+
+
+def test_gradnorm_balances_gradient_norms_better_than_fixed_weights():
+    config = TrainConfig(strategy="gradnorm", regression_scale=5.0, steps=200)
+    setup = build(config)
+    setup.step = make_gradnorm_step(setup, alpha=0.0)  # alpha = 0: aim for equal norms
+    history = run(config, setup)
+    weighted = torch.tensor([history.extras[f"grad_norm/{n}"] for n in NAMES])  # G_i = w_i ||grad L_i||
+    weights = torch.tensor([history.extras[f"weight/{n}"] for n in NAMES])
+    raw = weighted / weights  # what equal fixed weights give at the same points
+    imbalance = lambda norms: (norms[0] / norms[1]).log().abs()[-100:].mean()  # noqa: E731
+    assert imbalance(raw) > 1.5  # the regression gradient is several times larger (e^1.5 = 4.5)...
+    assert imbalance(weighted) < 0.2 * imbalance(raw)  # ...until GradNorm rebalances it
+    assert weights[1, -1] < weights[0, -1]  # by down-weighting the regression
+    assert torch.allclose(weights.sum(dim=0), torch.tensor(2.0))  # renormalised to T tasks every step
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (make_dwa_step, dict(temperature=-1.0), "temperature=-1.0 must be positive"),
+        (make_dwa_step, dict(window=0), "window=0 must be a whole number"),
+        (make_gradnorm_step, dict(alpha=float("nan")), "alpha=nan must be a number >= 0"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(make, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(build(TrainConfig()), **kwargs)
+
+
+def test_dwa_window_sets_the_epoch_length():
+    config = TrainConfig(strategy="dwa", steps=12)
+    setup = build(config)
+    setup.step = make_dwa_step(setup, window=3)
+    history = run(config, setup)
+    weights = history.extras["weight/classification"]
+    assert weights[:6] == [1.0] * 6 and weights[6] != 1.0  # two windows of 3 steps at weight 1, then DWA
+    assert weights[6:9] == [weights[6]] * 3 and weights[9] != weights[6]  # one value per window

@@ -22,16 +22,14 @@ class SharedTrunkNet(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        # Initialise from our own seed without touching the global RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            layers: list[nn.Module] = []
-            width = in_features
-            for h in hidden:
-                layers += [nn.Linear(width, h, dtype=dtype), nn.ReLU()]
-                width = h
-            self.trunk = nn.Sequential(*layers)
-            self.heads = nn.ModuleList(nn.Linear(width, d, dtype=dtype) for d in head_dims)
+        g = torch.Generator().manual_seed(seed)  # our own RNG: the global one is left alone
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [_seeded_linear(width, h, g, dtype), nn.ReLU()]
+            width = h
+        self.trunk = nn.Sequential(*layers)
+        self.heads = nn.ModuleList(_seeded_linear(width, d, g, dtype) for d in head_dims)
 
     def forward(self, X: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features = self.trunk(X)
@@ -41,3 +39,14 @@ class SharedTrunkNet(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         """The trunk's parameters: the ones every task's loss reaches."""
         return list(self.trunk.parameters())
+
+
+def _seeded_linear(in_features: int, out_features: int, g: torch.Generator, dtype: torch.dtype) -> nn.Linear:
+    """An `nn.Linear` with PyTorch's default init, U(-1/sqrt(in), 1/sqrt(in)),
+    drawn from `g`. Safe to call from several threads at once."""
+    layer = nn.utils.skip_init(nn.Linear, in_features, out_features, dtype=dtype)  # no global-RNG draw
+    bound = 1.0 / in_features**0.5
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=g)
+        layer.bias.uniform_(-bound, bound, generator=g)
+    return layer

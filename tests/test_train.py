@@ -90,3 +90,20 @@ def test_regression_scale_multiplies_the_target():
     small, large = two_task(regression_scale=1.0), two_task(regression_scale=100.0)
     torch.testing.assert_close(large.y_reg, 100.0 * small.y_reg, rtol=1e-5, atol=1e-4)
     assert torch.equal(large.y_class, small.y_class)
+
+
+def test_model_init_is_seeded_and_leaves_the_global_rng_alone():
+    from mtl_teach.models import SharedTrunkNet
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = SharedTrunkNet(8, (32,), seed=5)
+    assert torch.equal(torch.rand(3), expected_next)  # the global RNG did not move
+    b = SharedTrunkNet(8, (32,), seed=5)
+    c = SharedTrunkNet(8, (32,), seed=6)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.trunk[0].weight, c.trunk[0].weight)
+    bound = 1 / 8**0.5  # PyTorch's default nn.Linear init range for 8 inputs
+    assert a.trunk[0].weight.abs().max() <= bound and a.trunk[0].weight.abs().max() > 0.9 * bound

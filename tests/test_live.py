@@ -1,0 +1,229 @@
+"""LiveCurves: the drawn lines equal the History, frames are throttled and cached,
+headless runs publish one final frame, and the display handle is updated in place."""
+
+import base64
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mtl_teach import live
+from mtl_teach.config import TrainConfig
+from mtl_teach.live import TOTAL, LiveCurves, is_headless, png_bytes
+from mtl_teach.train import train
+
+TASKS = ("classification", "regression")
+
+
+class FakeClock:
+    """Stands in for the `time` module inside mtl_teach.live, so throttling is tested without sleeps."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self):
+        return self.now
+
+
+class Recorder:
+    """A frame sink that keeps every frame it is sent."""
+
+    def __init__(self):
+        self.frames = []
+
+    def __call__(self, png, history):
+        self.frames.append((png, history.steps_done))
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+@pytest.fixture(scope="module")
+def run():
+    return train(steps=60)
+
+
+def test_png_bytes_round_trips_through_pillow():
+    rgba = np.random.default_rng(0).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(decode(png_bytes(rgba)), rgba[:, :, :3])
+
+
+def test_drawn_lines_equal_the_history(run):
+    sink = Recorder()
+    curves = LiveCurves(TASKS, live=True, sink=sink)
+    curves.finish(run)
+    drawn = curves.figure.line_data()
+    for name in TASKS:
+        np.testing.assert_array_equal(drawn[name], run.losses[name])
+    np.testing.assert_array_equal(drawn[TOTAL], run.total)
+    assert len(sink.frames) == 1 and sink.frames[0][0] == curves.png
+
+
+def test_frame_is_a_png_of_fixed_size_equal_to_the_canvas(run):
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    curves.finish(run)
+    first = decode(curves.png)
+    curves.finish(train(steps=20))
+    assert first.shape == decode(curves.png).shape == (300, 800, 3)  # no tight bbox: the size never changes
+    canvas = np.asarray(curves.figure.canvas.buffer_rgba())[:, :, :3]
+    np.testing.assert_array_equal(decode(curves.png), canvas)
+
+
+def test_update_is_throttled_by_wall_time(run, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(live, "time", clock)
+    curves = LiveCurves(TASKS, max_fps=5, live=True, sink=Recorder())
+    assert curves.update(run)  # the first update always draws
+    curves.last_frame_ms = 1.0  # a cheap frame: the fps limit decides
+    clock.now += 0.19
+    assert not curves.update(run)
+    clock.now += 0.02
+    assert curves.update(run)
+    curves.last_frame_ms = 100.0  # a slow frame: wait 4x its cost, so drawing stays <= 1/4 of the time
+    clock.now += 0.39
+    assert not curves.update(run)
+    clock.now += 0.02
+    assert curves.update(run)
+    assert curves.frames_drawn == 3
+
+
+def test_a_run_with_a_frame_after_every_step_caches_the_axes():
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    train(steps=150, on_step=curves.finish)  # finish draws whatever the throttle says
+    assert curves.frames_drawn == 151  # one per step, one after the final evaluation
+    assert curves.figure.background_draws <= 3  # axes redrawn only when the limits change
+
+
+def test_headless_update_draws_nothing_and_finish_draws_once(run):
+    sink = Recorder()
+    curves = LiveCurves(TASKS, live=False, sink=sink)
+    for _ in range(50):
+        assert not curves.update(run)
+    curves.finish(run)
+    assert [steps for _, steps in sink.frames] == [run.steps_done]
+
+
+def test_display_handle_is_created_once_and_updated_in_place(monkeypatch):
+    shown, updates = [], []
+    handle = SimpleNamespace(update=lambda bundle, raw: updates.append(bundle))
+
+    def fake_display(bundle, raw, display_id):
+        assert raw and display_id is True
+        shown.append(bundle)
+        return handle
+
+    monkeypatch.setattr(live, "display", fake_display)
+    monkeypatch.setattr(live, "_in_ipython", lambda: True)
+    curves = LiveCurves(TASKS, live=True)
+    curves.display()  # shown at once, empty
+    assert len(shown) == 1 and shown[0]["text/plain"] == "[loss curves]"
+    history = train(steps=5, on_step=curves.finish)
+    curves.finish(history)
+    assert len(shown) == 1 and len(updates) == 7  # 5 steps + end of run + finish: all in the same output
+    final = updates[-1]
+    assert base64.b64decode(final["image/png"]) == curves.png
+    assert final["text/plain"] == f"[loss curves] {history.message}"
+
+
+def test_ghost_stays_as_a_faint_line_and_can_be_removed(run):
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    curves.set_ghost(run)
+    curves.finish(train(steps=60, alpha=0.9))
+    ghost = curves.figure.ghost_lines["regression"]
+    np.testing.assert_array_equal(ghost.get_ydata(), run.losses["regression"])
+    assert ghost.get_alpha() == 0.25 and curves.figure.lines["regression"].get_alpha() is None  # faint vs opaque
+    assert ghost.get_color() == curves.figure.lines["regression"].get_color()
+    assert "previous run" in [t.get_text() for t in curves.figure.task_axes.get_legend().get_texts()]
+    curves.set_ghost(None)
+    assert len(ghost.get_ydata()) == 0
+
+
+def test_linear_limits_cover_the_data_and_ghost(run):
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    bigger = train(steps=60, regression_scale=3.0)
+    curves.set_ghost(bigger)
+    curves.finish(run)
+    low, high = curves.figure.task_axes.get_ylim()
+    assert low == 0 and high >= max(bigger.losses["regression"])
+    assert curves.figure.task_axes.get_xlim() == (0, 60)
+
+
+def test_log_scale_limits_span_at_least_a_decade_for_a_single_point():
+    curves = LiveCurves(TASKS, log_scale=True, live=True, sink=Recorder())
+    history = train(steps=300, should_stop=lambda: True)  # one step
+    history.total[0] = 1.0  # an exact power of ten: floor and ceiling of its log agree
+    curves.finish(history)
+    assert curves.figure.total_axes.get_ylim() == pytest.approx((1.0, 10.0))
+
+
+def test_log_scale_limits_are_whole_decades_around_the_data(run):
+    curves = LiveCurves(TASKS, log_scale=True, live=True, sink=Recorder())
+    curves.finish(run)
+    low, high = curves.figure.task_axes.get_ylim()
+    values = np.concatenate([run.losses[n] for n in TASKS])
+    assert low <= values.min() and high >= values.max()
+    assert np.log10(low) == int(np.log10(low)) and np.log10(high) == int(np.log10(high))
+    assert curves.figure.task_axes.get_yscale() == "log"
+
+
+def test_a_diverged_run_draws_its_finite_part_and_says_so():
+    history = train(optimizer="sgd", lr=1000.0, regression_scale=100.0, steps=300)
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    curves.finish(history)
+    assert len(curves.figure.line_data()[TOTAL]) == history.steps_done
+    assert curves.figure.step_text.get_text() == f"diverged at step {history.diverged_at}"
+
+
+def test_nice_ceiling_rounds_up_to_a_readable_limit():
+    assert [live._nice_ceiling(v) for v in (0.73, 1.0, 1.01, 0.0123, 470.0)] == pytest.approx(
+        [0.8, 1.0, 1.2, 0.015, 500.0]
+    )
+
+
+def test_bad_max_fps_names_the_value():
+    with pytest.raises(ValueError, match="max_fps=0"):
+        LiveCurves(TASKS, max_fps=0)
+
+
+def _kernel_with(parent):
+    return SimpleNamespace(get_parent=lambda channel: parent)
+
+
+def _execute(allow_stdin):
+    return {"header": {"msg_type": "execute_request"}, "content": {"allow_stdin": allow_stdin}}
+
+
+@pytest.mark.parametrize(
+    ("kernel", "expected"),
+    [
+        (None, True),  # plain Python or pytest
+        (_kernel_with(_execute(False)), True),  # nbclient, nbconvert, nbval, papermill
+        (_kernel_with(_execute(True)), False),  # JupyterLab, Notebook, Colab, VS Code
+        (_kernel_with({"header": {"msg_type": "comm_msg"}, "content": {}}), False),  # inside a widget callback
+        (SimpleNamespace(_parent_header=_execute(True)), False),  # ipykernel 5 (older Colab)
+    ],
+)
+def test_is_headless_reads_the_request_that_runs_the_cell(monkeypatch, kernel, expected):
+    monkeypatch.delenv("MTL_TEACH_HEADLESS", raising=False)
+    monkeypatch.setattr(live, "_current_kernel", lambda: kernel)
+    assert is_headless() is expected
+
+
+def test_is_headless_can_be_forced_by_environment(monkeypatch):
+    monkeypatch.setattr(live, "_current_kernel", lambda: None)
+    monkeypatch.setenv("MTL_TEACH_HEADLESS", "0")
+    assert is_headless() is False
+    monkeypatch.setenv("MTL_TEACH_HEADLESS", "1")
+    monkeypatch.setattr(live, "_current_kernel", lambda: _kernel_with(_execute(True)))
+    assert is_headless() is True
+
+
+def test_config_steps_set_the_x_range_before_the_run_ends():
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    history = train(TrainConfig(steps=200), should_stop=lambda: True)  # stopped after one step
+    curves.finish(history)
+    assert curves.figure.task_axes.get_xlim() == (0, 200)
+    assert curves.figure.step_text.get_text() == "stopped at step 1/200"

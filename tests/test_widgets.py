@@ -1,0 +1,326 @@
+"""The playground, driven from Python: controls retrain, buttons act, errors land in
+the status line, stale runs are cancelled, and the shown frame is the last run's."""
+
+import base64
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mtl_teach import widgets as playground_module
+from mtl_teach.config import ConfigError, TrainConfig
+from mtl_teach.live import TOTAL
+from mtl_teach.strategies import STRATEGIES, Strategy, register, weighted_sum
+from mtl_teach.train import train
+from mtl_teach.widgets import CONTROLS, one_torch_thread, playground
+
+
+def wait_until(predicate, timeout=120.0):
+    """Poll `predicate` until it holds (generous timeout: the test machine is small and shared)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def assert_shows(pg, history):
+    """The frame on screen and its status belong to `history`."""
+    assert pg.history is history
+    drawn = pg.curves.figure.line_data()
+    for name, losses in history.losses.items():
+        np.testing.assert_array_equal(drawn[name], losses)
+    np.testing.assert_array_equal(drawn[TOTAL], history.total)
+    assert pg.image.value == pg.curves.png
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Counts the runs the playground starts (configs in order)."""
+    started = []
+    real = playground_module.training_run
+
+    def counting(config):
+        started.append(config)
+        return real(config)
+
+    monkeypatch.setattr(playground_module, "training_run", counting)
+    return started
+
+
+@pytest.fixture
+def threaded():
+    """A playground that trains in its worker thread, closed after the test."""
+    made = []
+
+    def make(**kwargs):
+        made.append(playground(mode="thread", **kwargs))
+        return made[-1]
+
+    yield make
+    for pg in made:
+        pg.close()
+
+
+def test_all_controls_are_shown_and_the_strategy_list_is_the_registry():
+    extra = register(Strategy("test_only_strategy", weighted_sum, "registered by a test"))
+    try:
+        pg = playground(mode="sync", steps=10)
+        assert list(pg.controls) == list(CONTROLS)
+        assert list(pg.controls["strategy"].options) == list(STRATEGIES)
+        assert extra.name in pg.controls["strategy"].options
+    finally:
+        del STRATEGIES[extra.name]
+
+
+def test_first_run_trains_the_starting_config_and_draws_it():
+    pg = playground(mode="sync", steps=40, seed=3)
+    assert pg.history.config == TrainConfig(steps=40, seed=3)
+    assert pg.history.finished
+    assert_shows(pg, pg.history)
+    assert pg.status.startswith("done, step 40/40: classification")
+
+
+def test_moving_a_slider_retrains_with_that_value_exactly(runs):
+    pg = playground(mode="sync", steps=40)
+    pg.controls["alpha"].value = 0.8
+    assert [c.alpha for c in runs] == [0.5, 0.8]
+    expected = train(TrainConfig(steps=40, alpha=0.8))
+    assert pg.history.losses == expected.losses and pg.history.total == expected.total
+    assert_shows(pg, pg.history)
+
+
+def test_every_control_changes_its_config_field(runs):
+    pg = playground(mode="sync", steps=20)
+    new_values = {
+        "beta": 0.25,
+        "strategy": "separate_backward",
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "steps": 30,
+        "batch_size": 32,
+        "seed": 7,
+        "relatedness": -0.5,
+    }
+    for name, value in new_values.items():
+        pg.controls[name].value = value
+        assert getattr(pg.history.config, name) == pytest.approx(value), name
+    assert len(runs) == 1 + len(new_values)
+
+
+def test_sliders_retrain_on_release_only():
+    pg = playground(mode="sync", steps=10)
+    sliders = [c for c in pg.controls.values() if hasattr(c, "continuous_update")]
+    assert sliders and all(not c.continuous_update for c in sliders)
+
+
+def test_tied_beta_follows_alpha_with_one_run_per_change(runs):
+    pg = playground(mode="sync", steps=20, tie_beta=True)
+    assert pg.controls["beta"].disabled and pg.history.config.beta == 0.5
+    pg.controls["alpha"].value = 0.3
+    assert pg.controls["beta"].value == pytest.approx(0.7)
+    assert pg.history.config.weights == pytest.approx((0.3, 0.7))
+    assert len(runs) == 2
+
+
+def test_a_subset_of_controls_keeps_the_other_fields():
+    pg = playground(mode="sync", controls=["alpha", "beta"], steps=25, optimizer="sgd", lr=0.05)
+    assert list(pg.controls) == ["alpha", "beta"]
+    pg.controls["beta"].value = 0.9
+    assert pg.history.config == TrainConfig(steps=25, optimizer="sgd", lr=0.05, beta=0.9)
+
+
+def test_an_invalid_combination_shows_the_config_error_and_stays_usable(runs):
+    pg = playground(mode="sync", steps=20)
+    pg.controls["alpha"].value = 0.0
+    shown = pg.history
+    pg.controls["beta"].value = 0.0  # both weights zero: nothing would be trained
+    assert pg.status.startswith("⚠ alpha, beta=(0.0, 0.0) is not allowed")
+    assert "Traceback" not in pg.status and "&lt;" not in pg.status
+    assert "not allowed" in pg.status_line.value
+    assert pg.history is shown and len(runs) == 2  # the alpha=0 run; nothing for the invalid one
+    pg.controls["beta"].value = 0.4
+    assert pg.history.config.weights == (0.0, 0.4) and pg.status.startswith("done")
+
+
+def test_a_diverging_run_shows_why_and_the_next_run_works():
+    pg = playground(mode="sync", steps=300, regression_scale=100.0, optimizer="sgd")
+    pg.controls["lr"].value = 10.0
+    assert pg.history.diverged_at is not None
+    assert pg.status.startswith(f"diverged: the loss became NaN/inf at step {pg.history.diverged_at}")
+    assert "lr=10" in pg.status
+    assert pg.curves.figure.step_text.get_text().startswith("diverged at step")
+    pg.controls["lr"].value = 0.01
+    assert pg.history.finished and pg.status.startswith("done")
+
+
+def test_train_button_retrains_and_reset_restores_the_start(runs):
+    pg = playground(mode="sync", steps=20, seed=2)
+    pg.train_button.click()
+    assert len(runs) == 2 and runs[1] == runs[0]
+    pg.controls["alpha"].value = 0.9
+    pg.controls["seed"].value = 5
+    assert len(pg.curves.figure.ghost_lines[TOTAL].get_ydata()) > 0  # the previous run stays faint
+    pg.reset_button.click()
+    assert pg.controls["alpha"].value == 0.5 and pg.controls["seed"].value == 2
+    assert pg.history.config == TrainConfig(steps=20, seed=2)
+    assert len(pg.curves.figure.ghost_lines[TOTAL].get_ydata()) == 0  # reset clears the ghost
+    assert len(runs) == 5  # start, train, alpha, seed, reset: one run each
+
+
+def test_the_output_bundle_is_stable_text_plus_widget_and_final_frame():
+    a, b = playground(mode="sync", steps=30), playground(mode="sync", steps=30)
+    bundle = a._repr_mimebundle_()
+    assert bundle["text/plain"] == b._repr_mimebundle_()["text/plain"]  # no timings, no ids
+    assert bundle["text/plain"].splitlines() == [
+        "Playground(alpha=0.5, beta=0.5, strategy='weighted_sum', optimizer='adam', lr=0.01, "
+        "steps=30, batch_size=64, seed=0, relatedness=0.5)",
+        playground_module.status_text(a.history, timing=False),
+    ]
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == a.widget.model_id
+    png = base64.b64decode(bundle["image/png"])
+    assert png == a.curves.png and Image.open(io.BytesIO(png)).size == (800, 300)
+
+
+def test_auto_mode_is_synchronous_headless_and_threaded_in_a_notebook(monkeypatch):
+    monkeypatch.setattr(playground_module, "is_headless", lambda: True)
+    assert playground(steps=10).mode == "sync"
+    monkeypatch.setattr(playground_module, "is_headless", lambda: False)
+    pg = playground(steps=10)
+    try:
+        assert pg.mode == "thread" and pg.curves.live
+    finally:
+        pg.close()
+
+
+def test_bad_arguments_name_the_bad_value():
+    with pytest.raises(ValueError, match="control 'momentum' is not known"):
+        playground(mode="sync", controls=["alpha", "momentum"], steps=10)
+    with pytest.raises(ValueError, match="mode='async' is not known"):
+        playground(mode="async", steps=10)
+    with pytest.raises(ConfigError, match="steps=0"):
+        playground(mode="sync", steps=0)
+
+
+# ---- background mode: the worker thread ----
+
+
+def test_background_run_draws_live_frames_and_ends_on_the_final_one(threaded):
+    pg = threaded(steps=300)
+    assert pg.wait()
+    assert pg.history.finished and pg.curves.frames_drawn >= 2  # at least one live frame and the final one
+    assert_shows(pg, pg.history)
+
+
+def test_stop_ends_the_run_within_a_few_steps_and_keeps_its_curves(threaded):
+    pg = threaded(steps=20_000)  # far longer than the test waits
+    wait_until(lambda: pg.history is not None and pg.history.steps_done >= 5)
+    pg.stop_button.click()
+    assert pg.wait()
+    stopped = pg.history
+    assert stopped.stopped_at == stopped.steps_done < 20_000
+    assert pg.status.startswith(f"stopped {stopped.steps_done}/20000")
+    assert pg.curves.figure.step_text.get_text() == f"stopped at step {stopped.steps_done}/20000"
+    assert_shows(pg, stopped)
+
+
+def test_a_control_changed_mid_run_cancels_the_stale_run(threaded, runs):
+    pg = threaded(steps=20_000)
+    wait_until(lambda: pg.history is not None and pg.history.steps_done >= 5)
+    stale = pg.history
+    pg.controls["steps"].value = 60
+    assert pg.wait()
+    assert stale.stopped_at is not None and stale.steps_done < 20_000  # closed, not run to the end
+    assert pg.history is not stale and pg.history.config == TrainConfig(steps=60)
+    assert pg.history.finished and pg.status.startswith("done, step 60/60")
+    assert_shows(pg, pg.history)
+    assert [c.steps for c in runs] == [20_000, 60]
+
+
+def test_a_hundred_rapid_changes_end_on_the_last_values(threaded):
+    pg = threaded(steps=100)
+    for i in range(100):
+        pg.controls["alpha"].value = round(0.01 * (i + 1), 2)
+        pg.controls["relatedness"].value = round(-1.0 + 0.02 * i, 2)
+    assert pg.wait()
+    assert (pg.history.config.alpha, pg.history.config.relatedness) == (1.0, 0.98)
+    assert pg.history.finished and pg.status.startswith("done")
+    assert_shows(pg, pg.history)
+    expected = train(TrainConfig(steps=100, alpha=1.0, relatedness=0.98))
+    assert pg.history.total == expected.total
+
+
+def test_callbacks_from_other_threads_are_safe(threaded):
+    """JupyterLab 4.6 delivers widget messages on subshell threads: changes may come from anywhere."""
+    pg = threaded(steps=50)
+    changers = [threading.Thread(target=setattr, args=(pg.controls[n], "value", v)) for n, v in [("seed", 4)]]
+    changers += [threading.Thread(target=pg.stop_button.click), threading.Thread(target=pg.train_button.click)]
+    for t in changers:
+        t.start()
+        t.join()
+    assert pg.wait()
+    assert pg.history.config == TrainConfig(steps=50, seed=4) and pg.history.finished
+    assert_shows(pg, pg.history)
+
+
+def test_runs_use_one_torch_thread_and_restore_the_setting():
+    before = torch.get_num_threads()
+    with one_torch_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_close_stops_the_worker(threaded):
+    pg = threaded(steps=20_000)
+    wait_until(lambda: pg.history is not None)
+    pg.close(timeout=60)
+    assert pg.wait(timeout=0)  # no worker left
+    assert pg.history.steps_done < 20_000
+
+
+# ---- in a real kernel, spoken to the way JupyterLab 4.6 does ----
+
+
+def _execute(client, code: str) -> str:
+    """Run a cell as JupyterLab sends it (allow_stdin=True); return its printed text."""
+    msg_id = client.execute(code, allow_stdin=True)
+    reply = client.get_shell_msg(timeout=120)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(_iopub_until_idle(client, msg_id, "stream", lambda c: c["text"]))
+
+
+def _iopub_until_idle(client, msg_id, kind, take):
+    while True:
+        msg = client.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == kind:
+            yield take(msg["content"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return
+
+
+def test_in_a_live_kernel_the_playground_trains_in_the_background_and_obeys_a_subshell_message():
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")  # "python" runs as this interpreter
+    try:
+        setup = "from mtl_teach.widgets import playground\npg = playground(steps=100)\n"
+        mode, alpha_id = _execute(client, setup + "print(pg.mode, pg.controls['alpha'].model_id)").split()
+        assert mode == "thread"  # a frontend that answers input(): the runs go to the worker
+        request = client.session.msg("create_subshell_request", {})
+        client.control_channel.send(request)
+        subshell_id = client.get_control_msg(timeout=60)["content"]["subshell_id"]
+        update = {"method": "update", "state": {"value": 0.8}, "buffer_paths": []}
+        message = client.session.msg("comm_msg", {"comm_id": alpha_id, "data": update})
+        message["header"]["subshell_id"] = subshell_id  # as JupyterLab 4.6 sends widget messages
+        client.shell_channel.send(message)
+        list(_iopub_until_idle(client, message["header"]["msg_id"], "none", None))  # the callback has run
+        done = _execute(client, "pg.wait()\nprint(pg.history.config.alpha, pg.history.finished, pg.status[:5])")
+        assert done.split() == ["0.8", "True", "done,"]
+    finally:
+        manager.shutdown_kernel(now=True)

@@ -1,0 +1,126 @@
+"""Every notebook has the course's shape: Colab badge and install cell, a question and its
+answer, stored outputs from one clean top-to-bottom run with no errors or warnings.
+
+(nbval, run by the README's test command, re-executes the notebooks and compares outputs;
+these tests check what nbval does not look at.)
+"""
+
+import copy
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import notebook_header  # noqa: E402  (tools/ is not a package)
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 4, [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_badge_and_colab_cell_match_the_template(path):
+    assert notebook_header.header_problems(read(path), path.name) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_states_the_question_and_last_cell_answers_it(path):
+    nb = read(path)
+    question = [line for line in nb.cells[0].source.splitlines() if line.startswith("**Question:**")]
+    assert len(question) == 1 and question[0].rstrip().endswith("?"), f"{path.name}: first cell needs one question"
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Answer"), f"{path.name}: last cell must answer"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernel_is_python3(path):
+    assert read(path).metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_run_is_one_clean_pass_top_to_bottom(path):
+    cells = code_cells(read(path))
+    assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), "re-run: make execute"
+    for cell in cells:
+        for out in cell.outputs:
+            if out.output_type == "execute_result":
+                assert out.execution_count == cell.execution_count
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_error_or_warning_outputs(path):
+    for number, cell in enumerate(code_cells(read(path))):
+        expects_error = "raises-exception" in cell.metadata.get("tags", [])
+        for out in cell.outputs:
+            assert out.output_type != "error" or expects_error, f"code cell {number}: {out.ename}: {out.evalue}"
+            assert not (out.output_type == "stream" and out.name == "stderr"), f"code cell {number}: {out.text}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_has_a_playground(path):
+    assert any("playground(" in c.source for c in code_cells(read(path))), f"{path.name}: no playground cell"
+
+
+def test_start_here_maps_every_notebook():
+    start = next(p for p in NOTEBOOKS if p.name.startswith("00_"))
+    text = "\n".join(c.source for c in read(start).cells if c.cell_type == "markdown")
+    missing = [p.name for p in NOTEBOOKS if p.name not in text]
+    assert missing == [], f"add these to the map in {start.name}: {missing}"
+
+
+def test_header_check_notices_a_stale_badge_and_an_edited_colab_cell():
+    path = NOTEBOOKS[0]
+    nb = read(path)
+    renamed = notebook_header.header_problems(nb, "another_name.ipynb")
+    assert any("badge" in p for p in renamed)
+    edited = copy.deepcopy(nb)
+    code_cells(edited)[0].source += "\nprint('and something else')"
+    assert any("COLAB_CELL" in p for p in notebook_header.header_problems(edited, path.name))
+
+
+def test_apply_header_is_what_the_notebooks_store():
+    for path in NOTEBOOKS:
+        nb = read(path)
+        before = nbformat.writes(nb)
+        notebook_header.apply_header(nb, path.name)
+        assert nbformat.writes(nb) == before, f"{path.name}: run python tools/notebook_header.py"
+
+
+def run_colab_cell(monkeypatch, in_colab: bool) -> list:
+    """Execute COLAB_CELL with subprocess.run recorded instead of run; return the calls."""
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    if in_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(notebook_header.COLAB_CELL, {})
+    return calls
+
+
+def test_colab_cell_does_nothing_outside_colab(monkeypatch):
+    assert run_colab_cell(monkeypatch, in_colab=False) == []
+
+
+def test_colab_cell_installs_only_the_course_package_in_colab(monkeypatch):
+    calls = run_colab_cell(monkeypatch, in_colab=True)
+    assert len(calls) == 1
+    (command,), kwargs = calls[0]
+    assert command[:5] == [sys.executable, "-m", "pip", "install", "--quiet"]
+    assert command[5:] == [f"mtl-teach @ git+{notebook_header.REPOSITORY}@{notebook_header.BRANCH}"]
+    assert kwargs == {"check": True}

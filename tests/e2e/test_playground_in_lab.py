@@ -1,0 +1,220 @@
+"""The playground in JupyterLab, used with keyboard and mouse in headless Chromium.
+
+Each test opens a one-cell notebook that calls `playground()` with its
+defaults, waits for the first run, then acts as a learner would. What the
+page shows is checked against a reference computed in this process: the
+same `Playground` driven from Python (synchronously) or the same
+`training_run`, which are deterministic, so the status line must name the
+same losses and the final frame must have the same pixels.
+
+The time from a slider key press to the final frame is measured in the page
+and written to .e2e-artifacts/browser_latency.json (a report, not an
+assertion: the goal is <= 0.6 s on the project's 2-core machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+import nbformat
+import pytest
+
+from mtl_teach.config import TrainConfig
+from mtl_teach.train import History, training_run
+from mtl_teach.widgets import playground, status_text
+
+from .notebook_page import code_cells, open_notebook, run_all
+from .paths import ARTIFACTS
+from .playground_page import (
+    Log,
+    clear,
+    decode_png,
+    differing_pixels,
+    shown_frame,
+    status_of,
+    step_of,
+    wait_for_log,
+    wait_for_status,
+    wait_until_quiet,
+    watch,
+    without_timing,
+)
+
+pytestmark = pytest.mark.e2e
+
+NOTEBOOK = "e2e_playground.ipynb"
+CELL = """\
+import torch
+
+from mtl_teach.widgets import playground
+
+torch.set_num_threads(1)  # as the course notebooks do: the model is tiny
+playground()
+"""
+# Frames of the same run drawn in two processes may differ in a few anti-aliased
+# pixels if a loss differs in its last bits; frames of different runs differ far more.
+PIXEL_TOLERANCE = 0.001
+LATENCY_GOAL_S = 0.6
+
+
+@pytest.fixture
+def playground_view(page, lab_server):
+    """The playground's widget view, after its first run finished, with the page watching it."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(CELL)]
+    nbformat.write(notebook, lab_server.root_dir / NOTEBOOK)
+    open_notebook(page, lab_server, NOTEBOOK, n_code_cells=1)
+    assert run_all(page) == ["[1]:"]
+    view = page.locator(".jp-OutputArea-output > .widget-vbox").first
+    wait_for_status(view, lambda s: s.startswith("done"), what="the first run to finish")
+    watch(page, view)
+    return view
+
+
+def slider(view, name: str):
+    return view.locator(f".widget-slider:has(.widget-label:text-is('{name}'))")
+
+
+def press_on_slider(view, name: str, key: str) -> float:
+    """Press `key` on slider `name`'s handle; returns the value its readout shows then."""
+    control = slider(view, name)
+    control.locator(".noUi-handle").press(key)
+    # The readout (readout_format) has the value; the handle's aria-valuenow is rounded to 0.1.
+    return float(control.locator(".widget-readout").inner_text())
+
+
+def assert_no_error_output(page) -> None:
+    """Nothing went to stderr: no traceback from a widget callback or the training thread."""
+    stderr = [text for cell in code_cells(page) for text in cell.stderr]
+    assert not stderr, f"the playground cell showed an error or warning:\n{stderr[0]}"
+
+
+def a_run_finished(log: Log) -> bool:
+    return any(s["text"].startswith("done") for s in log.statuses)
+
+
+def history_at(full: History, steps: int, stopped: bool) -> History:
+    """`full` as it stood after `steps` steps; `stopped` marks it stopped there (as Stop does)."""
+    losses = {name: values[:steps] for name, values in full.losses.items()}
+    return History(full.config, full.task_names, losses, full.total[:steps], stopped_at=steps if stopped else None)
+
+
+def test_slider_key_retrains_live_and_final_frame_matches(page, playground_view) -> None:
+    """Arrow keys on the alpha slider retrain, and the final frame and status are the last config's.
+
+    A 300-step run may show only one or two frames before its final one, so
+    frames while training are checked on the 1000-step run below.
+    """
+    view = playground_view
+    reference = playground()  # in this process: the same runs, synchronously, same ghost curves
+    assert without_timing(status_of(view)) == without_timing(reference.status)
+    assert differing_pixels(shown_frame(view), decode_png(reference.curves.png)) <= PIXEL_TOLERANCE
+
+    samples = []
+    for key in ("ArrowRight", "ArrowLeft", "ArrowRight"):
+        clear(page)
+        alpha = press_on_slider(view, "alpha", key)
+        wait_for_log(page, a_run_finished, what="the run to finish")
+        log = wait_until_quiet(page)
+
+        previous_png = reference.curves.png
+        reference.controls["alpha"].value = alpha
+        assert without_timing(status_of(view)) == without_timing(reference.status)
+        assert reference.history.config.alpha == alpha
+        frame, expected = shown_frame(view), decode_png(reference.curves.png)
+        assert differing_pixels(frame, expected) <= PIXEL_TOLERANCE, "the final frame is not the last config's"
+        assert differing_pixels(decode_png(previous_png), expected) > 5 * PIXEL_TOLERANCE  # so the check can tell
+        pressed = log.first_input("keydown")
+        samples.append(
+            {
+                "key": key,
+                "alpha": alpha,
+                "key_to_final_frame_s": (log.frames[-1]["t"] - pressed) / 1000,
+                "key_to_first_frame_s": (log.frames[0]["t"] - pressed) / 1000,
+                "frames": log.distinct_frames(after_ms=pressed),
+                "training_alone_s": reference.history.elapsed_s,  # the same run in this process, for scale
+            }
+        )
+    assert_no_error_output(page)
+    report_latency(samples)
+
+
+def report_latency(samples: list[dict]) -> None:
+    latencies = [s["key_to_final_frame_s"] for s in samples]
+    report = {
+        "what": "browser: alpha slider key press to final frame shown, default config (300 steps)",
+        "median_s": round(statistics.median(latencies), 3),
+        "samples_s": [round(x, 3) for x in latencies],
+        "goal_s": LATENCY_GOAL_S,
+        "frames_per_run": [s["frames"] for s in samples],
+        "first_frame_s": [round(s["key_to_first_frame_s"], 3) for s in samples],
+        "training_alone_s": [round(s["training_alone_s"], 3) for s in samples],
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser_latency.json").write_text(json.dumps(report, indent=1))
+    print("\nbrowser latency:", json.dumps(report))
+
+
+def test_rapid_slider_moves_show_only_the_last_config(page, playground_view) -> None:
+    """Three quick key presses: stale runs are cancelled, none finishes, the last value's run is shown."""
+    view = playground_view
+    clear(page)
+    for _ in range(3):
+        alpha = press_on_slider(view, "alpha", "ArrowRight")
+    assert alpha == pytest.approx(0.65)
+    wait_for_log(page, a_run_finished, what="the run to finish")
+    log = wait_until_quiet(page)
+
+    expected = status_text(_final(TrainConfig(alpha=alpha)), timing=False)
+    done = [s["text"] for s in log.statuses if s["text"].startswith("done")]
+    assert [without_timing(text) for text in done] == [expected], "only the last requested run may finish"
+    assert without_timing(status_of(view)) == expected
+    assert_no_error_output(page)
+
+
+def _final(config: TrainConfig) -> History:
+    *_, history = training_run(config)  # the generator's last item is the finished History
+    return history
+
+
+def test_strategy_change_mid_run_then_stop(page, playground_view) -> None:
+    """Steps to 1000, another strategy mid-run, then Stop: the new run is shown, and Stop freezes it."""
+    view = playground_view
+    new_config = TrainConfig(strategy="alternating_steps", steps=1000)
+    full = _final(new_config)  # the reference run, computed before the clicks
+
+    assert press_on_slider(view, "steps", "End") == 1000
+    wait_for_status(view, lambda s: "/1000" in s and (step_of(s) or 0) >= 100, what="the 1000-step run")
+    clear(page)
+    view.locator(".widget-dropdown:has(.widget-label:text-is('strategy')) select").select_option("alternating_steps")
+
+    def new_run_under_way(text: str) -> bool:
+        """Past step 300, with exactly the losses of the new config's run at that step."""
+        step = step_of(text) or 0
+        return step >= 300 and without_timing(text) == history_at(full, step, stopped=False).message
+
+    wait_for_status(view, new_run_under_way, what="the alternating_steps run to pass step 300")
+    view.get_by_role("button", name="Stop").click()
+    stopped = wait_for_status(view, lambda s: s.startswith("stopped"), timeout_s=30, what="Stop to take effect")
+    log = wait_until_quiet(page, quiet_s=1.5)
+
+    step = step_of(stopped)
+    assert step < 1000, "Stop should end the run before its last step"
+    assert without_timing(stopped) == history_at(full, step, stopped=True).message, "not the last config's run"
+    assert log.statuses[-1]["text"] == stopped, "nothing may change after Stop"
+    changed, clicked = log.first_input("change"), log.last_input("click")
+    assert log.distinct_frames(after_ms=changed, before_ms=clicked) >= 3, "the plot should change while it trains"
+    stop_s = (next(s["t"] for s in log.statuses if s["text"].startswith("stopped")) - clicked) / 1000
+    print(f"\nbrowser: Stop click to 'stopped' status: {stop_s:.3f} s")
+    assert view.locator(".widget-dropdown:has(.widget-label:text-is('strategy')) select").input_value() == (
+        "alternating_steps"
+    )
+    assert log.frames[-1]["t"] > clicked, "the stopped run should draw its final frame"
+    assert_no_error_output(page)

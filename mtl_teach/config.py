@@ -39,7 +39,7 @@ class TrainConfig:
     n_samples: int = 512
     n_features: int = 8
     hidden: tuple[int, ...] = (32,)  # trunk layer widths
-    classification_loss: str = "logits"  # or "sigmoid_bce" (the seed's)
+    classification_loss: str = "logits"  # or "sigmoid_bce" (the blog post's)
     task_order: tuple[int, ...] = (0, 1)  # alternating_steps only
     dtype: str = "float32"
     dataset: str = "two_task"  # or "multi_digits" (two 10-class tasks; ignores the two_task knobs above)
@@ -117,7 +117,7 @@ def _check_config(c: TrainConfig) -> None:
         _fail(
             "hidden",
             c.hidden,
-            "a single trunk layer for strategy='alternating_steps': the seed's recipe "
+            "a single trunk layer for strategy='alternating_steps': the blog post's recipe "
             "steps the optimizer between two backward calls on one graph, and with a "
             "deeper trunk the first step() overwrites weights the second backward needs "
             "(PyTorch raises 'modified by an inplace operation'); see notebook 03",

@@ -37,7 +37,7 @@ def two_task(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
 ) -> TwoTaskData:
-    """The seed article's pair of tasks from one set of features.
+    """The blog post's pair of tasks from one set of features.
 
     Each task reads the features along its own unit direction; `relatedness`
     is the cosine between the two directions (1: the same signal, 0:

@@ -1,4 +1,4 @@
-"""The seed's weighted multi-task loss, for any number of tasks."""
+"""The blog post's weighted multi-task loss, for any number of tasks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class MultiTaskLoss(nn.Module):
     `criteria[i]` scores output i against target i; `weights[i]` scales it.
     By default: a binary classification on logits (`BCEWithLogitsLoss`,
     numerically safe) and a regression (`MSELoss`). `from_logits=False`
-    gives the seed's fragile `sigmoid` + `BCELoss` pair instead.
+    gives the blog post's fragile `sigmoid` + `BCELoss` pair instead.
     """
 
     def __init__(
@@ -44,7 +44,7 @@ class MultiTaskLoss(nn.Module):
 
 
 class SigmoidBCELoss(nn.Module):
-    """The seed's classification loss: `BCELoss()(sigmoid(logit), y)`.
+    """The blog post's classification loss: `BCELoss()(sigmoid(logit), y)`.
 
     Kept to show why it is fragile: in float32 `sigmoid` rounds to exactly
     1.0 for logits above ~17, and `BCELoss` then clamps log(0) to -100.

@@ -31,7 +31,7 @@ def task_losses(net: nn.Module, batch: Batch, criterion: MultiTaskLoss) -> list[
 def weighted_sum(
     net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
 ) -> torch.Tensor:
-    """Seed recipe 1: one backward of sum(w_i * L_i), one step."""
+    """Recipe 1 of the blog post: one backward of sum(w_i * L_i), one step."""
     losses = task_losses(net, batch, criterion)
     total = sum(w * loss for w, loss in zip(weights, losses))
     optimizer.zero_grad()
@@ -77,7 +77,7 @@ def alternating_steps(
     weights: Sequence[float],
     order: Sequence[int] = (0, 1),
 ) -> torch.Tensor:
-    """Seed recipe 2: zero_grad, backward, step for each task in turn.
+    """Recipe 2 of the blog post: zero_grad, backward, step for each task in turn.
 
     This is alternating optimisation, not a sum: the second backward uses
     activations computed before the first step, and the optimizer's state
@@ -95,7 +95,7 @@ def alternating_steps(
 def per_task_lr(
     net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
 ) -> torch.Tensor:
-    """What the seed wanted from separate backward: one lr per task, one step.
+    """What the blog post wanted from separate backward: one lr per task, one step.
 
     The losses are summed without weights; each head has its own param
     group whose lr is `lr * w_i` (see `make_optimizer`), so the weights act
@@ -138,7 +138,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("weighted_sum", weighted_sum, "one backward of the weighted sum, one step"),
         Strategy("separate_backward", separate_backward, "one backward per task, grads add up, one step"),
         Strategy("backward_list", backward_list, "autograd.backward([L1, L2], grad_tensors=[a, b])"),
-        Strategy("alternating_steps", alternating_steps, "seed recipe 2: a step after each task's backward"),
+        Strategy("alternating_steps", alternating_steps, "recipe 2 of the blog post: a step after each task's backward"),
         Strategy("per_task_lr", per_task_lr, "plain sum, one lr per head (param groups)", True),
     )
 }

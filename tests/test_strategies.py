@@ -52,7 +52,7 @@ def test_alternating_steps_differs_from_weighted_sum(optimizer, momentum):
 
 
 def test_alternating_steps_with_plain_sgd_is_the_sum_in_disguise():
-    """The seed's recipe 2 reuses the activations of one forward pass, so the second
+    """The blog post's recipe 2 reuses the activations of one forward pass, so the second
     gradient is taken at the *old* parameters; plain SGD then adds up the same two
     gradients as the sum does (up to float rounding)."""
     summed = train(strategy="weighted_sum", optimizer="sgd", lr=0.05, steps=50)

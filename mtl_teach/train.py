@@ -34,7 +34,7 @@ class History:
     config: TrainConfig
     task_names: tuple[str, ...]
     losses: dict[str, list[float]] = field(default_factory=dict)  # task -> per-step loss
-    total: list[float] = field(default_factory=list)  # the objective: sum of w_i * L_i
+    total: list[float] = field(default_factory=list)  # sum of w_i * L_i (learned w_i where a method learns them)
     diverged_at: int | None = None  # first step with a NaN/inf loss
     stopped_at: int | None = None  # set when a caller stopped the run early
     metrics: dict[str, float] = field(default_factory=dict)  # on all data, at the end
@@ -128,8 +128,11 @@ def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[Hi
                 break
             for name, value in zip(s.data.task_names, losses):
                 history.losses[name].append(value)
-            history.total.append(sum(w * v for w, v in zip(weights, losses)))
-            for key, value in getattr(s.step, "last_extras", {}).items():
+            extras = getattr(s.step, "last_extras", {})
+            # A weighting method that learns its weights reports them as "weight/<task>".
+            step_weights = [float(extras.get(f"weight/{name}", w)) for name, w in zip(s.data.task_names, weights)]
+            history.total.append(sum(w * v for w, v in zip(step_weights, losses)))
+            for key, value in extras.items():
                 history.extras.setdefault(key, []).append(float(value))
             history.elapsed_s = time.perf_counter() - start
             yield history

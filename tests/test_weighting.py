@@ -155,3 +155,14 @@ def test_dwa_window_sets_the_epoch_length():
     weights = history.extras["weight/classification"]
     assert weights[:6] == [1.0] * 6 and weights[6] != 1.0  # two windows of 3 steps at weight 1, then DWA
     assert weights[6:9] == [weights[6]] * 3 and weights[9] != weights[6]  # one value per window
+
+
+@pytest.mark.parametrize("strategy", ["uncertainty", "dwa", "gradnorm"])
+def test_history_total_uses_the_learned_weights(strategy):
+    h = train(strategy=strategy, steps=30, alpha=0.9, beta=0.1)
+    names = h.task_names
+    for i, total in enumerate(h.total):
+        learned = sum(h.extras[f"weight/{n}"][i] * h.losses[n][i] for n in names)
+        assert total == pytest.approx(learned, rel=1e-12)
+    # and not the config's alpha/beta, which these methods ignore
+    assert any(t != pytest.approx(0.9 * c + 0.1 * r) for t, c, r in zip(h.total, *(h.losses[n] for n in names)))

@@ -106,16 +106,24 @@ def step_of(status: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
-def wait_for_status(root, predicate, timeout_s: float = 120.0, what: str = "a status") -> str:
-    """Poll the status line until `predicate(text)` holds; returns the text."""
+def poll(read_value, condition, timeout_s: float, describe):
+    """Read a value every 20 ms until `condition(value)` holds; returns it.
+
+    On time-out, raises TimeoutError with `describe(last_value)`.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
-        text = status_of(root)
-        if predicate(text):
-            return text
+        value = read_value()
+        if condition(value):
+            return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout_s} s for {what}; the status line says {text!r}")
+            raise TimeoutError(f"waited {timeout_s} s for {describe(value)}")
         time.sleep(0.02)
+
+
+def wait_for_status(root, predicate, timeout_s: float = 120.0, what: str = "a status") -> str:
+    """Poll the status line until `predicate(text)` holds; returns the text."""
+    return poll(lambda: status_of(root), predicate, timeout_s, lambda text: f"{what}; the status line says {text!r}")
 
 
 def wait_until_quiet(page, quiet_s: float = 1.0, timeout_s: float = 60.0) -> Log:
@@ -150,13 +158,9 @@ def differing_pixels(a: np.ndarray, b: np.ndarray) -> float:
 
 def wait_for_log(page, condition, timeout_s: float = 120.0, what: str = "the playground") -> Log:
     """Poll the log until `condition(log)` holds; returns that log."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        log = read(page)
-        if condition(log):
-            return log
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"waited {timeout_s} s for {what}; statuses seen: {[s['text'] for s in log.statuses][-5:]}"
-            )
-        time.sleep(0.02)
+    return poll(
+        lambda: read(page),
+        condition,
+        timeout_s,
+        lambda log: f"{what}; statuses seen: {[s['text'] for s in log.statuses][-5:]}",
+    )

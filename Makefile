@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet $(PIP_TORCH_FLAGS) -c constraints.txt -e ".[test,lab]"
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root unless told (containers, some cloud VMs).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 test: $(STAMP)
 	$(BIN)/ruff check mtl_teach tests benchmarks notebooks

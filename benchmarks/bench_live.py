@@ -2,7 +2,8 @@
 
 1. Per-frame cost of LiveCurves (cached axes, blitted lines, fast PNG) against
    a naive full redraw (new figure, plot everything, PNG with a tight bbox,
-   which is what IPython's inline backend does), for 2 axes and 300 steps.
+   which is what IPython's inline backend does), for 2 axes and 300 steps,
+   and with a third panel of `History.extras` (two learned weights).
 2. Time from a control change to the final frame of the default 300-step
    config (training in the worker thread, live frames), as a ratio to
    training alone, and the number of frames drawn.
@@ -31,33 +32,36 @@ REPEATS = 7
 
 
 def synthetic_history(task_names: tuple[str, ...], steps: int = 300, scale: float = 1.0) -> History:
-    """A finished-looking run: decaying, noisy losses for each task."""
+    """A finished-looking run: decaying, noisy losses for each task, and a drifting weight for each."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = np.arange(steps)
     losses = {n: list(scale * (i + 1) * np.exp(-x / 80) + 0.05 * rng.random(steps)) for i, n in enumerate(task_names)}
     total = list(np.sum([losses[n] for n in task_names], axis=0))
-    return History(TrainConfig(steps=steps), task_names, losses, total)
+    extras = {f"weight/{n}": list(1 + (-1) ** i * scale * np.tanh(x / 100) / 2) for i, n in enumerate(task_names)}
+    return History(TrainConfig(steps=steps), task_names, losses, total, extras=extras)
 
 
-def naive_frame(history: History) -> bytes:
+def naive_frame(history: History, extras: tuple[str, ...] = ()) -> bytes:
     """Everything redrawn from scratch, saved with a tight bbox."""
-    figure = Figure(figsize=(8, 3), dpi=100)
+    figure = Figure(figsize=(12 if extras else 8, 3), dpi=100)
     FigureCanvasAgg(figure)
-    task_axes, total_axes = figure.subplots(1, 2)
+    task_axes, total_axes, *extras_axes = figure.subplots(1, 3 if extras else 2)
     for name, values in history.losses.items():
         task_axes.plot(values, label=name)
     total_axes.plot(history.total, color="black")
+    for key in extras:
+        extras_axes[0].plot(history.extras[key], label=key)
     task_axes.legend()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
 
 
-def frame_costs_ms(task_names: tuple[str, ...]) -> dict[str, float]:
+def frame_costs_ms(task_names: tuple[str, ...], extras: tuple[str, ...] = ()) -> dict[str, float]:
     history = synthetic_history(task_names)
-    curves = LiveCurves(task_names, live=True, sink=lambda png, h: None)
+    curves = LiveCurves(task_names, live=True, sink=lambda png, h: None, extras=extras)
     curves.set_ghost(synthetic_history(task_names, scale=1.3))
     curves.finish(history)  # the first frame draws the cached axes
     live_ms, naive_ms = [], []
@@ -67,7 +71,7 @@ def frame_costs_ms(task_names: tuple[str, ...]) -> dict[str, float]:
             curves.finish(history)
         live_ms.append(100 * (time.perf_counter() - start))  # per frame, ms
         start = time.perf_counter()
-        naive_frame(history)
+        naive_frame(history, extras)
         naive_ms.append(1000 * (time.perf_counter() - start))
     return {"live_ms": statistics.median(live_ms), "naive_ms": statistics.median(naive_ms)}
 
@@ -121,18 +125,24 @@ def stop_latency_ms() -> float:
 
 def main() -> None:
     two_tasks = frame_costs_ms(("classification", "regression"))
+    three_panels = frame_costs_ms(("classification", "regression"), ("weight/classification", "weight/regression"))
     four_tasks = frame_costs_ms(("t1", "t2", "t3", "t4"))
     change = change_to_final_frame()
     result = {
         "frame_ms_2_tasks": round(two_tasks["live_ms"], 2),
         "naive_frame_ms_2_tasks": round(two_tasks["naive_ms"], 1),
+        "frame_ms_2_tasks_3_panels": round(three_panels["live_ms"], 2),
+        "naive_frame_ms_2_tasks_3_panels": round(three_panels["naive_ms"], 1),
         "frame_ms_4_tasks": round(four_tasks["live_ms"], 2),
         "naive_frame_ms_4_tasks": round(four_tasks["naive_ms"], 1),
         "speedup_4_tasks": round(four_tasks["naive_ms"] / four_tasks["live_ms"], 1),
         **{k: round(v, 3) for k, v in change.items()},
         "stop_latency_ms": round(stop_latency_ms(), 1),
     }
-    print("per frame: 2 axes, 300 steps, live lines + a ghost run; 4_tasks: 4 task lines + total")
+    print(
+        "per frame: 2 axes, 300 steps, live lines + a ghost run; 4_tasks: 4 task lines + total; "
+        "3_panels: 2 tasks + a third panel with 2 learned weights"
+    )
     print(json.dumps(result))
 
 

@@ -6,6 +6,10 @@ Usage in a notebook cell (the curves show themselves on the first frame)::
     history = train(config, on_step=curves.update)
     curves.finish(history)  # always call it: it draws the final frame
 
+`extras=["weight/classification", "weight/regression"]` (any keys of
+`History.extras`, e.g. "cosine") adds a third panel that draws those
+per-step series the same way.
+
 How it stays fast and flicker-free:
 - one IPython display handle (`display(..., display_id=True)`) updated in
   place, never `clear_output` (which flickers and breaks nbval's comparison);
@@ -42,6 +46,7 @@ from mtl_teach.train import History
 
 TOTAL = "total"  # the name of the weighted-objective line
 _NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+_COARSE_STEPS = (1.0, 1.5, 2.0, 3.0, 5.0, 10.0)  # extras often grow (learned weights): fewer full redraws
 
 
 def is_headless() -> bool:
@@ -80,10 +85,53 @@ def _in_ipython() -> bool:
     return InteractiveShell.initialized()
 
 
-def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 1.2, 1.5, 2, ... x 10^k that is >= value (stable axis limits)."""
+def _nice_ceiling(value: float, steps: Sequence[float] = _NICE_STEPS) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, ... x 10^k (or other `steps`) that is >= value (stable axis limits)."""
     exponent = math.floor(math.log10(value))
-    return next(s * 10.0**exponent for s in _NICE_STEPS if s * 10.0**exponent >= value * (1 - 1e-12))
+    return next(s * 10.0**exponent for s in steps if s * 10.0**exponent >= value * (1 - 1e-12))
+
+
+def _signed_limits(data: np.ndarray) -> tuple[float, float]:
+    """Linear limits in coarse nice steps: from 0 up, and below 0 too if the data goes there (a cosine)."""
+    if data.size == 0:
+        return (0.0, 1.0)
+    high = _nice_ceiling(data.max() * 1.05, _COARSE_STEPS) if data.max() > 0 else 0.0
+    low = -_nice_ceiling(-data.min() * 1.05, _COARSE_STEPS) if data.min() < 0 else 0.0
+    return (low, high) if high > low else (0.0, 1.0)
+
+
+def extras_title(keys: Sequence[str]) -> str:
+    """The third panel's title for these `History.extras` keys."""
+    if all(key.startswith("weight/") for key in keys):
+        return "learned weights"
+    if tuple(keys) == ("cosine",):
+        return "cosine between task gradients"
+    return "extras"
+
+
+def _check_extras(extras: Sequence[str], task_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The extras keys as a tuple; a clear error for a lone string, a repeat, or a clash with a line name."""
+    if isinstance(extras, str):
+        raise ValueError(f"extras={extras!r} must be a list of History.extras keys, e.g. [{extras!r}]")
+    keys = tuple(extras)
+    for key in keys:
+        if not isinstance(key, str) or key in task_names or key == TOTAL or keys.count(key) > 1:
+            allowed = f"distinct strings other than {[*task_names, TOTAL]}"
+            raise ValueError(f"extras key {key!r} is not allowed: extras must be {allowed}")
+    return keys
+
+
+def _extras_colors(keys: tuple[str, ...], task_colors: dict[str, str]) -> dict[str, str]:
+    """A key ending in a task name ("weight/regression") takes that task's colour once; others get new ones."""
+    colors, taken, spare = {}, set(), iter(f"C{i}" for i in range(len(task_colors), 100))
+    for key in keys:
+        task = key.rpartition("/")[2]
+        if task in task_colors and task not in taken:
+            colors[key] = task_colors[task]
+            taken.add(task)
+        else:
+            colors[key] = next(spare)
+    return colors
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
@@ -92,7 +140,8 @@ def _finite(values: Sequence[float]) -> np.ndarray:
 
 
 class CurveFigure:
-    """Two panels, per-task losses and the weighted objective, rendered to PNG by blitting.
+    """Per-task losses and the weighted objective (and optionally `History.extras`
+    series in a third panel), rendered to PNG by blitting.
 
     The static picture (axes, ticks, legend) is drawn only when the axis
     limits change; limits follow the data in "nice" steps, so within a run
@@ -104,22 +153,32 @@ class CurveFigure:
         task_names: Sequence[str],
         log_scale: bool = False,
         title: str | None = None,
-        size: tuple[float, float] = (8.0, 3.0),
+        size: tuple[float, float] | None = None,
         dpi: int = 100,
+        extras: Sequence[str] = (),
     ) -> None:
         self.task_names = tuple(task_names)
-        self.log_scale = log_scale
-        self.figure = Figure(figsize=size, dpi=dpi)
+        self.extras = _check_extras(extras, self.task_names)
+        self.log_scale = log_scale  # the loss panels only: extras may be negative
+        self.title = title
+        n_panels = 3 if self.extras else 2
+        width, height = size if size is not None else (4.0 * n_panels, 3.0)  # 4 inches a panel
+        self.figure = Figure(figsize=(width, height), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.figure)
-        self.task_axes, self.total_axes = self.figure.subplots(1, 2)
-        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.80 if title else 0.86, wspace=0.22)
+        self.panels = tuple(self.figure.subplots(1, n_panels))
+        self.task_axes, self.total_axes = self.panels[:2]
+        self.extras_axes = self.panels[2] if self.extras else None
+        top = 0.80 if title else 0.86
+        left, right = 0.64 / width, 1 - 0.16 / width  # side margins fixed in inches, whatever the width
+        self.figure.subplots_adjust(left=left, right=right, bottom=0.16, top=top, wspace=0.22)
         if title:
             self.figure.suptitle(title)
         colors = {name: f"C{i}" for i, name in enumerate(self.task_names)} | {TOTAL: "black"}
+        colors |= _extras_colors(self.extras, colors)
         self.lines: dict[str, Line2D] = {}  # the moving lines, redrawn every frame
         self.ghost_lines: dict[str, Line2D] = {}  # a previous run, faint; drawn with every frame too
         for name, color in colors.items():
-            axes = self.total_axes if name == TOTAL else self.task_axes
+            axes = self.total_axes if name == TOTAL else self.extras_axes if name in self.extras else self.task_axes
             (self.lines[name],) = axes.plot([], [], color=color, lw=1.6, animated=True)
             (self.ghost_lines[name],) = axes.plot([], [], color=color, lw=1.2, alpha=0.25, animated=True)
         self.colors = colors
@@ -137,6 +196,12 @@ class CurveFigure:
             axes.set_xlabel("step")
             if self.log_scale:
                 axes.set_yscale("log", nonpositive="mask")
+        if self.extras_axes is not None:
+            self.extras_axes.set_title(extras_title(self.extras), fontsize=10)
+            self.extras_axes.set_xlabel("step")
+            self.extras_axes.axhline(0.0, color="0.75", lw=0.8)  # static: part of the cached picture
+            handles = [Line2D([], [], color=self.colors[key], label=key) for key in self.extras]
+            self.extras_axes.legend(handles=handles, loc="upper right", fontsize=8)
         self._legend(ghost=False)
 
     def _legend(self, ghost: bool) -> None:
@@ -149,7 +214,7 @@ class CurveFigure:
     def set_ghost(self, history: History | None) -> None:
         """Show `history` as faint lines behind the live ones (None removes them)."""
         for name, line in self.ghost_lines.items():
-            values = [] if history is None else _series(history, name)
+            values = [] if history is None else self._series(history, name)
             line.set_data(np.arange(len(values)), values)
         if (history is not None) != self.has_ghost:  # the legend changes: redraw the cached picture
             self.has_ghost = history is not None
@@ -167,7 +232,7 @@ class CurveFigure:
         for line in self.ghost_lines.values():
             line.axes.draw_artist(line)
         for name, line in self.lines.items():
-            values = _series(history, name)
+            values = self._series(history, name)
             line.set_data(np.arange(len(values)), values)
             line.axes.draw_artist(line)
         self.step_text.set_text(_step_label(history))
@@ -181,17 +246,32 @@ class CurveFigure:
         return self._png()
 
     def line_data(self) -> dict[str, np.ndarray]:
-        """The y values of the live lines as last drawn, by name (tasks and "total")."""
+        """The y values of the live lines as last drawn, by name (tasks, "total", extras keys)."""
         return {name: np.asarray(line.get_ydata(), dtype=float) for name, line in self.lines.items()}
+
+    def _series(self, history: History, name: str) -> Sequence[float]:
+        """The values of one line; an extras key the run has not recorded (yet) is empty."""
+        if name == TOTAL:
+            return history.total
+        if name in self.extras:
+            return history.extras.get(name, ())
+        return history.losses[name]
 
     def _limits_for(self, history: History) -> tuple:
         ghost_steps = len(self.ghost_lines[TOTAL].get_xdata())
         x_limits = (0, max(history.config.steps, ghost_steps, 1))
-        return (x_limits, self._y_limits(history, self.task_names), self._y_limits(history, (TOTAL,)))
+        limits = (x_limits, self._y_limits(history, self.task_names), self._y_limits(history, (TOTAL,)))
+        if self.extras:
+            limits += (_signed_limits(self._data(history, self.extras)),)
+        return limits
+
+    def _data(self, history: History, names: Sequence[str]) -> np.ndarray:
+        """The finite values of these lines and of their ghosts, in one array."""
+        values = [self._series(history, n) for n in names] + [self.ghost_lines[n].get_ydata() for n in names]
+        return np.concatenate([_finite(v) for v in values])
 
     def _y_limits(self, history: History, names: Sequence[str]) -> tuple[float, float]:
-        values = [_series(history, n) for n in names] + [self.ghost_lines[n].get_ydata() for n in names]
-        data = np.concatenate([_finite(v) for v in values])
+        data = self._data(history, names)
         if self.log_scale:
             data = data[data > 0]
             if data.size == 0:
@@ -202,8 +282,8 @@ class CurveFigure:
         return (0.0, _nice_ceiling(top * 1.05) if top > 0 else 1.0)
 
     def _draw_background(self, limits: tuple) -> None:
-        x_limits, task_limits, total_limits = limits
-        for axes, y_limits in ((self.task_axes, task_limits), (self.total_axes, total_limits)):
+        x_limits, *y_limits_per_panel = limits
+        for axes, y_limits in zip(self.panels, y_limits_per_panel):
             axes.set_xlim(*x_limits)
             axes.set_ylim(*y_limits)
         self.canvas.draw()  # animated artists are left out of this picture
@@ -233,10 +313,6 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def _series(history: History, name: str) -> list[float]:
-    return history.total if name == TOTAL else history.losses[name]
-
-
 def _step_label(history: History) -> str:
     if history.diverged_at is not None:
         return f"diverged at step {history.diverged_at}"
@@ -255,6 +331,8 @@ class LiveCurves:
     `max_fps` frames a second. `finish(history)` always draws the final
     frame. `live=None` decides from `is_headless()`; `sink(png, history)`
     replaces the display handle (the playground sends frames to a widget).
+    `extras` names `History.extras` series (learned weights, a cosine) for
+    a third panel.
     """
 
     def __init__(
@@ -265,10 +343,11 @@ class LiveCurves:
         max_fps: float = 30.0,
         live: bool | None = None,
         sink: FrameSink | None = None,
+        extras: Sequence[str] = (),
     ) -> None:
         if not max_fps > 0:
             raise ValueError(f"max_fps={max_fps!r} is not allowed: it must be a positive number of frames a second")
-        self.figure = CurveFigure(task_names, log_scale, title)
+        self.figure = CurveFigure(task_names, log_scale, title, extras=extras)
         self.max_fps = max_fps
         self.live = (not is_headless()) if live is None else live
         self.sink = sink if sink is not None else self._show
@@ -296,6 +375,17 @@ class LiveCurves:
     def set_ghost(self, history: History | None) -> None:
         """Keep `history` (a previous run) on the axes as a faint line; None removes it."""
         self.figure.set_ghost(history)
+
+    def set_extras(self, extras: Sequence[str]) -> bool:
+        """Draw these `History.extras` series in a third panel (none: two panels); True if that changed.
+
+        Other panels need a new figure, so a ghost run set before is dropped.
+        """
+        old = self.figure
+        if not isinstance(extras, str) and tuple(extras) == old.extras:
+            return False
+        self.figure = CurveFigure(old.task_names, old.log_scale, old.title, extras=extras)
+        return True
 
     def display(self) -> None:
         """Show the (still empty) figure now instead of on the first frame."""

@@ -29,6 +29,10 @@ How runs are scheduled (what we found for ipykernel 5 to 7, JupyterLab 4.6):
   Colab's ipykernel 5.5/6. One worker at a time, so one thread at a time
   draws; frames go to an `Image` widget (comm messages: safe from any
   thread, no output routing needed).
+- The curves get a third panel when the run's method reports per-step
+  series in `History.extras` (see `plotted_extras`): its learned weights,
+  or the cosine between the task gradients. The panels are chosen from the
+  run's first step, on the drawing thread; a ghost with other panels is dropped.
 - Each run uses one torch thread (`one_torch_thread`): on a busy 2-core
   machine OpenMP's default two threads made a 300-step run 10-40x slower.
 - Headless (see `mtl_teach.live.is_headless`: nbclient, nbconvert, nbval and
@@ -53,7 +57,7 @@ import functools
 import html
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -121,6 +125,19 @@ def status_text(history: History, timing: bool = True) -> str:
     return text + (f" ({history.elapsed_s:.2f} s)" if timing else "")
 
 
+def plotted_extras(extras: Iterable[str]) -> tuple[str, ...]:
+    """The `History.extras` series the playground draws in a third panel.
+
+    The learned weights ("weight/<task>") if the method reports them, else the
+    cosine between the task gradients, else none: two panels, as for the sum.
+    """
+    keys = list(extras)
+    weights = tuple(key for key in keys if key.startswith("weight/"))
+    if weights:
+        return weights
+    return ("cosine",) if "cosine" in keys else ()
+
+
 @contextmanager
 def one_torch_thread() -> Iterator[None]:
     """Run torch on one thread here (OpenMP keeps the setting per thread).
@@ -156,7 +173,9 @@ class Playground:
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
         self.status_line = widgets.HTML()
+        self.status_line.add_class("mtl-teach-status")  # stable hooks for styling and browser tests
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.image.add_class("mtl-teach-curves")
         task_names = DIGIT_TASK_NAMES if config.dataset == "multi_digits" else TWO_TASK_NAMES
         self.curves = LiveCurves(task_names, log_scale, live=not headless or self.mode == "thread")
         self.widget = self._layout()
@@ -282,10 +301,12 @@ class Playground:
         self.curves.sink = functools.partial(self._show_frame, generation)
         run = training_run(config)
         history = None
-        for history in run:
+        for step, history in enumerate(run):
             if generation != self._generation or self._stopping:
                 run.close()  # marks the History as stopped
                 break
+            if step == 0:  # the method's extras are known now: a third panel for them, or none
+                self.curves.set_extras(plotted_extras(history.extras))
             self.curves.update(history)
         if history is not None and generation == self._generation:
             self.curves.finish(history)  # the final frame (a stopped run keeps its curves)

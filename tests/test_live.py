@@ -12,7 +12,7 @@ from PIL import Image
 from mtl_teach import live
 from mtl_teach.config import TrainConfig
 from mtl_teach.live import TOTAL, LiveCurves, is_headless, png_bytes
-from mtl_teach.train import train
+from mtl_teach.train import History, train
 
 TASKS = ("classification", "regression")
 
@@ -227,3 +227,118 @@ def test_config_steps_set_the_x_range_before_the_run_ends():
     curves.finish(history)
     assert curves.figure.task_axes.get_xlim() == (0, 200)
     assert curves.figure.step_text.get_text() == "stopped at step 1/200"
+
+
+# ---- a third panel for History.extras (learned weights, a cosine) ----
+
+WEIGHTS = ("weight/classification", "weight/regression")
+
+
+@pytest.fixture(scope="module")
+def uncertainty_run():
+    return train(steps=60, strategy="uncertainty")
+
+
+def test_extras_lines_equal_the_history_extras_in_a_third_panel(uncertainty_run):
+    curves = LiveCurves(TASKS, extras=WEIGHTS, live=True, sink=Recorder())
+    curves.finish(uncertainty_run)
+    drawn = curves.figure.line_data()
+    for key in WEIGHTS:
+        np.testing.assert_array_equal(drawn[key], uncertainty_run.extras[key])
+    np.testing.assert_array_equal(drawn["regression"], uncertainty_run.losses["regression"])  # the others too
+    axes = curves.figure.extras_axes
+    assert len(curves.figure.figure.axes) == 3 and curves.figure.lines[WEIGHTS[0]].axes is axes
+    assert axes.get_title() == "learned weights"
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == list(WEIGHTS)
+    assert curves.figure.lines["weight/regression"].get_color() == curves.figure.lines["regression"].get_color()
+    assert decode(curves.png).shape == (300, 1200, 3)  # 4 inches a panel, 100 dpi
+
+
+def test_without_extras_there_are_two_panels_as_before(run):
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    curves.finish(run)
+    assert len(curves.figure.figure.axes) == 2 and curves.figure.extras_axes is None
+    assert set(curves.figure.line_data()) == {*TASKS, TOTAL}
+    assert decode(curves.png).shape == (300, 800, 3)
+
+
+def test_extras_not_recorded_yet_draw_nothing_and_do_not_crash(run):
+    curves = LiveCurves(TASKS, extras=["cosine"], live=True, sink=Recorder())
+    empty = History(TrainConfig(steps=60), TASKS, {n: [] for n in TASKS})  # before the first step
+    curves.finish(empty)
+    assert len(curves.figure.line_data()["cosine"]) == 0 and curves.figure.extras_axes.get_ylim() == (0.0, 1.0)
+    curves.finish(run)  # weighted_sum records no extras at all
+    assert len(curves.figure.line_data()["cosine"]) == 0
+    np.testing.assert_array_equal(curves.figure.line_data()[TOTAL], run.total)
+
+
+def test_a_cosine_gets_limits_below_zero_in_nice_steps():
+    history = train(steps=60, strategy="pcgrad")
+    curves = LiveCurves(TASKS, extras=["cosine"], live=True, sink=Recorder())
+    curves.finish(history)
+    cosines = np.asarray(history.extras["cosine"])
+    low, high = curves.figure.extras_axes.get_ylim()
+    assert cosines.min() < 0 < cosines.max()  # this run has both signs
+    assert low <= cosines.min() and high >= cosines.max() and -1.5 <= low < 0 < high <= 1.5
+    mantissas = [round(v / 10 ** np.floor(np.log10(v)), 9) for v in (-low, high)]
+    assert set(mantissas) <= {1, 1.5, 2, 3, 5}  # coarse nice steps
+    assert curves.figure.extras_axes.get_title() == "cosine between task gradients"
+    np.testing.assert_array_equal(curves.figure.line_data()["cosine"], cosines)
+
+
+def test_signed_limits_for_edge_cases():
+    assert live._signed_limits(np.array([])) == (0.0, 1.0)
+    assert live._signed_limits(np.array([0.0, 0.0])) == (0.0, 1.0)
+    assert live._signed_limits(np.array([-0.8, -0.1])) == pytest.approx((-1.0, 0.0))
+    assert live._signed_limits(np.array([0.5, 2.7])) == pytest.approx((0.0, 3.0))
+
+
+def test_extras_panel_title_says_what_it_shows():
+    assert live.extras_title(WEIGHTS) == "learned weights"
+    assert live.extras_title(["cosine"]) == "cosine between task gradients"
+    assert live.extras_title(["cosine", "conflicting"]) == "extras"
+
+
+def test_extras_have_ghosts_too(uncertainty_run):
+    curves = LiveCurves(TASKS, extras=WEIGHTS, live=True, sink=Recorder())
+    curves.set_ghost(uncertainty_run)
+    curves.finish(train(steps=60, strategy="uncertainty", lr=0.05))
+    ghost = curves.figure.ghost_lines["weight/classification"]
+    np.testing.assert_array_equal(ghost.get_ydata(), uncertainty_run.extras["weight/classification"])
+    assert ghost.axes is curves.figure.extras_axes and ghost.get_alpha() == 0.25
+    assert curves.figure.extras_axes.get_ylim()[1] >= max(uncertainty_run.extras["weight/classification"])
+
+
+def test_set_extras_changes_the_panels_and_drops_the_ghost(run, uncertainty_run):
+    curves = LiveCurves(TASKS, log_scale=True, title="a run", live=True, sink=Recorder())
+    curves.set_ghost(run)
+    assert curves.set_extras(WEIGHTS)
+    figure = curves.figure
+    assert figure.extras == WEIGHTS and figure.log_scale and figure.title == "a run"
+    assert all(len(line.get_ydata()) == 0 for line in figure.ghost_lines.values())  # the ghost is gone
+    assert not curves.set_extras(list(WEIGHTS)) and curves.figure is figure  # the same panels: nothing rebuilt
+    curves.finish(uncertainty_run)
+    np.testing.assert_array_equal(curves.figure.line_data()[WEIGHTS[1]], uncertainty_run.extras[WEIGHTS[1]])
+    assert curves.set_extras(()) and len(curves.figure.figure.axes) == 2
+
+
+def test_a_run_with_extras_still_caches_the_axes():
+    curves = LiveCurves(TASKS, extras=WEIGHTS, live=True, sink=Recorder())
+    history = train(steps=150, strategy="uncertainty", on_step=curves.finish)
+    assert curves.frames_drawn == 151
+    assert curves.figure.background_draws <= 6  # the weights grow: their limits step 0.6, 1, 1.5, 2, 3, 5 at most
+    assert max(history.extras[WEIGHTS[0]]) <= curves.figure.extras_axes.get_ylim()[1]
+
+
+@pytest.mark.parametrize(
+    ("extras", "message"),
+    [
+        ("cosine", r"extras='cosine' must be a list of History.extras keys, e.g. \['cosine'\]"),
+        (["classification"], "extras key 'classification' is not allowed"),
+        (["total"], "extras key 'total' is not allowed"),
+        (["cosine", "cosine"], "extras key 'cosine' is not allowed: extras must be distinct strings"),
+    ],
+)
+def test_bad_extras_name_the_value(extras, message):
+    with pytest.raises(ValueError, match=message):
+        LiveCurves(TASKS, extras=extras)

@@ -16,7 +16,7 @@ from mtl_teach.config import ConfigError, TrainConfig
 from mtl_teach.live import TOTAL
 from mtl_teach.strategies import STRATEGIES, Strategy, register, weighted_sum
 from mtl_teach.train import train
-from mtl_teach.widgets import CONTROLS, one_torch_thread, playground
+from mtl_teach.widgets import CONTROLS, one_torch_thread, playground, plotted_extras
 
 
 def wait_until(predicate, timeout=120.0):
@@ -34,6 +34,8 @@ def assert_shows(pg, history):
     for name, losses in history.losses.items():
         np.testing.assert_array_equal(drawn[name], losses)
     np.testing.assert_array_equal(drawn[TOTAL], history.total)
+    for key in pg.curves.figure.extras:  # the third panel, if the method reports extras
+        np.testing.assert_array_equal(drawn[key], history.extras[key])
     assert pg.image.value == pg.curves.png
 
 
@@ -185,6 +187,51 @@ def test_the_output_bundle_is_stable_text_plus_widget_and_final_frame():
     assert png == a.curves.png and Image.open(io.BytesIO(png)).size == (800, 300)
 
 
+def panels(pg) -> int:
+    """How many panels the frame on screen has (4 inches, 400 px each)."""
+    width, height = Image.open(io.BytesIO(pg.image.value)).size
+    assert len(pg.curves.figure.figure.axes) == width // 400 and height == 300
+    return width // 400
+
+
+def test_learned_weights_get_a_third_panel_that_goes_when_the_strategy_changes():
+    pg = playground(mode="sync", steps=40, strategy="uncertainty")
+    assert pg.curves.figure.extras == ("weight/classification", "weight/regression") and panels(pg) == 3
+    drawn = pg.curves.figure.line_data()
+    for task in ("classification", "regression"):
+        np.testing.assert_array_equal(drawn[f"weight/{task}"], pg.history.extras[f"weight/{task}"])
+    assert_shows(pg, pg.history)
+    pg.controls["strategy"].value = "weighted_sum"
+    assert pg.curves.figure.extras == () and pg.curves.figure.extras_axes is None and panels(pg) == 2
+    assert_shows(pg, pg.history)
+    pg.controls["strategy"].value = "pcgrad"
+    assert pg.curves.figure.extras == ("cosine",) and panels(pg) == 3
+    np.testing.assert_array_equal(pg.curves.figure.line_data()["cosine"], pg.history.extras["cosine"])
+
+
+def test_a_ghost_stays_only_while_the_panels_stay(runs):
+    pg = playground(mode="sync", steps=30)
+    pg.controls["strategy"].value = "uncertainty"  # other panels: the weighted_sum ghost is dropped
+    assert all(len(line.get_ydata()) == 0 for line in pg.curves.figure.ghost_lines.values())
+    uncertainty = pg.history
+    pg.controls["strategy"].value = "dwa"  # the same panels: uncertainty's run stays faint, weights included
+    ghost = pg.curves.figure.ghost_lines["weight/regression"]
+    np.testing.assert_array_equal(ghost.get_ydata(), uncertainty.extras["weight/regression"])
+    assert [c.strategy for c in runs] == ["weighted_sum", "uncertainty", "dwa"]
+
+
+def test_plotted_extras_prefers_weights_then_the_cosine():
+    gradnorm = ["weight/a", "weight/b", "grad_norm/a", "grad_norm/b"]
+    assert plotted_extras(gradnorm) == ("weight/a", "weight/b")
+    assert plotted_extras(["cosine", "conflicting", "grad_norm_0", "grad_norm_1"]) == ("cosine",)
+    assert plotted_extras({}) == ()
+
+
+def test_status_line_and_curves_have_stable_css_classes():
+    pg = playground(mode="sync", steps=10)
+    assert "mtl-teach-status" in pg.status_line._dom_classes and "mtl-teach-curves" in pg.image._dom_classes
+
+
 def test_auto_mode_is_synchronous_headless_and_threaded_in_a_notebook(monkeypatch):
     monkeypatch.setattr(playground_module, "is_headless", lambda: True)
     assert playground(steps=10).mode == "sync"
@@ -212,6 +259,13 @@ def test_background_run_draws_live_frames_and_ends_on_the_final_one(threaded):
     pg = threaded(steps=300)
     assert pg.wait()
     assert pg.history.finished and pg.curves.frames_drawn >= 2  # at least one live frame and the final one
+    assert_shows(pg, pg.history)
+
+
+def test_background_run_of_a_gradient_method_draws_its_cosine(threaded):
+    pg = threaded(steps=60, strategy="mgda")
+    assert pg.wait()
+    assert pg.history.finished and pg.curves.figure.extras == ("cosine",)
     assert_shows(pg, pg.history)
 
 

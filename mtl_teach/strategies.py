@@ -138,7 +138,9 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("weighted_sum", weighted_sum, "one backward of the weighted sum, one step"),
         Strategy("separate_backward", separate_backward, "one backward per task, grads add up, one step"),
         Strategy("backward_list", backward_list, "autograd.backward([L1, L2], grad_tensors=[a, b])"),
-        Strategy("alternating_steps", alternating_steps, "recipe 2 of the blog post: a step after each task's backward"),
+        Strategy(
+            "alternating_steps", alternating_steps, "recipe 2 of the blog post: a step after each task's backward"
+        ),
         Strategy("per_task_lr", per_task_lr, "plain sum, one lr per head (param groups)", True),
     )
 }

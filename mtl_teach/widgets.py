@@ -263,8 +263,9 @@ class Playground:
         return f"Playground({fields})\n{shown}"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = self.summary()
+        # Built by hand: ipywidgets 8 has Widget._repr_mimebundle_, but 7 (Colab's) does not.
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
+        bundle = {"application/vnd.jupyter.widget-view+json": view, "text/plain": self.summary()}
         if self.curves.png is not None:  # what a static renderer (GitHub, slides) shows
             bundle["image/png"] = base64.b64encode(self.curves.png).decode("ascii")
         return bundle

@@ -173,7 +173,9 @@ def train(
     `on_step(history)` is called after every step (live plots throttle
     themselves); `should_stop()` returning True ends the run early.
     """
-    config = (config or TrainConfig()).replace(**changes) if changes else (config or TrainConfig())
+    config = config or TrainConfig()
+    if changes:
+        config = config.replace(**changes)
     history = None
     run = training_run(config)
     for history in run:

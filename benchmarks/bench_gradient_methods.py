@@ -6,7 +6,7 @@
    with its aggregator) on the same model, data, batches and optimizer,
    against ours in the same bare loop: the ratio ours / TorchJD (goal <= 1).
    TorchJD's CAGrad solves its small dual problem with cvxpy (Clarabel);
-   ours with a few closed-form steps.
+   ours in closed form on every face of the simplex (one batched solve).
 
 Everything is measured side by side in one process, interleaved, median of
 REPEATS runs. Prints one JSON object on the last line.
@@ -26,11 +26,13 @@ from torchjd.linalg import QuadprogProjector
 
 from mtl_teach.config import TrainConfig
 from mtl_teach.data import batch_indices
-from mtl_teach.gradient_strategies import GRADIENT_METHODS
-from mtl_teach.train import Setup, build, train
+from mtl_teach.losses import task_losses
+from mtl_teach.registry import STRATEGIES, names
+from mtl_teach.strategies import Setup, StepResult
+from mtl_teach.train import build, train
 
 REPEATS = 5
-METHODS = list(GRADIENT_METHODS)
+METHODS = names("gradient")
 # TorchJD's aggregator for the same method. UPGrad's default projector normalises the
 # Gram matrix and adds 1e-4 to its diagonal; turned off here so both solve the same problem.
 TORCHJD = {
@@ -42,32 +44,34 @@ TORCHJD = {
 }
 
 
-def torchjd_step(aggregator: jd.Aggregator) -> Callable:
-    """A step with our signature, done the TorchJD way (its documented MTL recipe)."""
+def torchjd_step(aggregator: jd.Aggregator) -> Callable[[Setup], Callable]:
+    """A `make_step` that does the step the TorchJD way (its documented MTL recipe)."""
 
-    def step(net, batch, criterion, optimizer, weights) -> torch.Tensor:
-        X, targets = batch
-        features = net.trunk(X)
-        outputs = [head(features).squeeze(-1) for head in net.heads]
-        losses = criterion.per_task(outputs, targets)
-        optimizer.zero_grad()
-        mtl_backward([w * loss for w, loss in zip(weights, losses)], features=features)
-        jac_to_grad(net.shared_parameters(), aggregator)
-        optimizer.step()
-        return torch.stack(losses).detach()
+    def make_step(s: Setup) -> Callable:
+        def step(batch) -> StepResult:
+            X, targets = batch
+            features = s.net.trunk(X)
+            head_net = lambda _: [head(features).squeeze(-1) for head in s.net.heads]  # noqa: E731
+            losses = task_losses(head_net, (X, targets), s.data.criteria)
+            s.optimizer.zero_grad()
+            mtl_backward([w * loss for w, loss in zip(s.config.weights, losses)], features=features)
+            jac_to_grad(s.net.shared_parameters(), aggregator)
+            s.optimizer.step()
+            return StepResult(torch.stack(losses).detach(), s.config.weights)
 
-    return step
+        return step
+
+    return make_step
 
 
-def bare_loop(config: TrainConfig, step: Callable | None = None) -> list[float]:
-    """The training loop without History bookkeeping; `step` replaces the strategy's."""
-    s: Setup = build(config)
-    step = step or s.step
+def bare_loop(config: TrainConfig, make_step: Callable | None = None) -> list[float]:
+    """The training loop without History bookkeeping; `make_step` replaces the strategy's."""
+    s = build(config)
+    step = (make_step or STRATEGIES[config.strategy].make_step)(s)
     totals = []
     for idx in batch_indices(len(s.data), config.batch_size, config.steps, config.seed):
-        batch = (s.data.X[idx], [t[idx] for t in s.data.targets])
-        losses = step(s.net, batch, s.criterion, s.optimizer, s.criterion.weights)
-        totals.append(sum(w * v for w, v in zip(s.criterion.weights, losses.tolist())))
+        result = step((s.data.X[idx], [t[idx] for t in s.data.targets]))
+        totals.append(sum(w * v for w, v in zip(config.weights, result.losses.tolist())))
     return totals
 
 

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 
 from mtl_teach.config import TrainConfig
 from mtl_teach.live import LiveCurves
-from mtl_teach.train import History, train
-from mtl_teach.widgets import one_torch_thread, playground
+from mtl_teach.playground import playground
+from mtl_teach.train import History, one_torch_thread, train
 
 REPEATS = 7
 
@@ -52,7 +52,7 @@ def naive_frame(history: History, extras: tuple[str, ...] = ()) -> bytes:
         task_axes.plot(values, label=name)
     total_axes.plot(history.total, color="black")
     for key in extras:
-        extras_axes[0].plot(history.extras[key], label=key)
+        extras_axes[0].plot(history.series(key), label=key)
     task_axes.legend()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")

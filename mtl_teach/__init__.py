@@ -9,7 +9,7 @@ from mtl_teach.config import ConfigError, TrainConfig
 from mtl_teach.data import two_task
 from mtl_teach.losses import MultiTaskLoss
 from mtl_teach.models import SharedTrunkNet
-from mtl_teach.strategies import STRATEGIES
+from mtl_teach.registry import STRATEGIES
 from mtl_teach.train import History, train
 
 __all__ = [

@@ -1,34 +1,55 @@
-"""Gradient methods: turn the T x D matrix of task gradients into one update.
+"""Gradient methods: how much of each task's gradient goes into the update.
 
-Every function here is pure: `G` in (row i = task i's gradient of the
-shared parameters), a direction `d` of shape (D,) out. The optimizer then
-treats `d` as the gradient, so a step moves the parameters along -d.
+Each method is a function of `G` (T x D, row i = task i's gradient of the
+shared parameters) that returns task weights `lam` (T,); the update
+direction is `d = lam @ G`, which the optimizer treats as the gradient.
 
-The small optimisation problems inside MGDA, CAGrad and UPGrad live in
-task space (T numbers, T is 2 or 3 here), so they are solved on the T x T
-Gram matrix `A = G G^T` with plain Python floats.
+Every method depends on G only through its Gram matrix A = G G^T (all inner
+products between task gradients), and its weights stay the same when G is
+multiplied by a number. So `gram(G)` computes A in float64 from G divided by
+its largest entry: no overflow for huge gradients, no underflow for tiny ones.
+
+MGDA, CAGrad and UPGrad each solve a small convex problem in task space. T is
+small here (2 or 3 tasks), so they are solved exactly: on every face of the
+simplex (every subset of tasks) the optimum has a closed form, one batched
+linear solve covers all faces, and the best feasible candidate wins.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import torch
 
-Aggregator = Callable[[torch.Tensor], torch.Tensor]
+Weighting = Callable[[torch.Tensor], torch.Tensor]  # G (T x D) -> task weights (T,)
+MAX_TASKS = 12  # the exact solvers visit all 2^T faces
+
+
+def gram(G: torch.Tensor) -> torch.Tensor:
+    """A = G G^T (T x T, float64) of G scaled to a largest entry of 1, after checking G."""
+    if not isinstance(G, torch.Tensor) or G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
+        shape = tuple(G.shape) if isinstance(G, torch.Tensor) else type(G).__name__
+        raise ValueError(f"G must be a T x D matrix of task gradients (one row per task), got {shape}")
+    if not G.is_floating_point():
+        raise ValueError(f"G has dtype {G.dtype}: task gradients must be floating point (e.g. torch.float32)")
+    if not torch.isfinite(G).all():
+        raise ValueError("G has NaN or infinite entries: the task gradients are not finite (did training diverge?)")
+    if G.shape[0] > MAX_TASKS:
+        raise ValueError(f"G has {G.shape[0]} tasks; these exact solvers visit 2^T faces, so T <= {MAX_TASKS}")
+    scaled = G.double() / G.abs().max().clamp(min=torch.finfo(torch.float64).tiny).double()
+    return scaled @ scaled.T
 
 
 def mean(G: torch.Tensor) -> torch.Tensor:
     """The average gradient: what `weighted_sum` follows, divided by T."""
-    _check_matrix(G)
-    return G.mean(dim=0)
+    return torch.full((len(gram(G)),), 1.0 / len(G), dtype=G.dtype)
 
 
 def plain_sum(G: torch.Tensor) -> torch.Tensor:
     """The summed gradient: exactly what `weighted_sum` follows."""
-    _check_matrix(G)
-    return G.sum(dim=0)
+    return torch.ones(len(gram(G)), dtype=G.dtype)
 
 
 def pcgrad(G: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -36,94 +57,110 @@ def pcgrad(G: torch.Tensor, generator: torch.Generator | None = None) -> torch.T
 
     Each g_i loses its component along every g_j it conflicts with
     (<g_i, g_j> < 0), one j at a time; the projected gradients are summed.
-    Guarantees: with two tasks the result never conflicts with either
-    gradient; when no pair conflicts it is the plain sum. The paper visits
-    the other tasks in random order (pass a seeded `generator`); by default
-    they are visited in task order, which is deterministic (and for two
-    tasks there is only one order).
+    Row i of C holds g_i's projection as weights of the rows of G, so that
+    <projection, g_j> = C[i] @ A[:, j]. Guarantees: with two tasks the result
+    conflicts with neither gradient; when no pair conflicts it is the plain
+    sum. The paper visits the other tasks in random order (pass a seeded
+    `generator`); by default in task order (for two tasks there is only one).
     """
-    _check_matrix(G)
-    T = G.shape[0]
-    projected = G.clone()
+    A = gram(G)
+    T = len(A)
+    C = torch.eye(T, dtype=A.dtype)
     for i in range(T):
-        order = range(T) if generator is None else torch.randperm(T, generator=generator).tolist()
-        for j in order:
-            inner = projected[i] @ G[j]
-            if j != i and inner < 0:  # conflict: remove the part of g_i that points against g_j
-                projected[i] -= inner / (G[j] @ G[j]) * G[j]
-    return projected.sum(dim=0)
+        for j in range(T) if generator is None else torch.randperm(T, generator=generator).tolist():
+            inner = C[i] @ A[:, j]
+            if j != i and inner < 0:  # conflict: remove the part that points against g_j
+                C[i, j] -= inner / A[j, j]
+    return C.sum(dim=0).to(G.dtype)
 
 
-def mgda(G: torch.Tensor, max_iter: int = 1000, tol: float = 1e-10) -> torch.Tensor:
+def mgda(G: torch.Tensor) -> torch.Tensor:
     """MGDA: Sener & Koltun 2018, "Multi-Task Learning as Multi-Objective Optimization".
 
-    The min-norm point of the convex hull of the task gradients
-    (Desideri 2012). Guarantee: <d, g_i> >= |d|^2 for every task i, so a
-    small step along -d lowers every loss; d = 0 exactly when some convex
-    combination of the gradients is zero (a Pareto-stationary point).
-    Solved by Frank-Wolfe with exact line search (the paper's Algorithm 2,
-    in its faster pairwise form); for two tasks the first step is already
-    the exact closed form (the paper's Algorithm 1).
+    The min-norm point of the convex hull of the task gradients (Desideri
+    2012): lam = argmin over the simplex of |lam @ G|^2 = lam^T A lam.
+    Guarantee: <d, g_i> >= |d|^2 for every task, so a small step along -d
+    lowers every loss; d = 0 exactly at a Pareto-stationary point. On the
+    face of tasks S the optimum solves A_SS w = mu 1, sum(w) = 1 (the paper's
+    Algorithm 1 is this for two tasks); the faces are solved all at once.
     """
-    _check_matrix(G)
-    if _not_finite(G):  # training diverged: pass the NaN on, the loop reports it
-        return torch.full_like(G[0], math.nan)
-    A = (G @ G.T).tolist()
-    w = _min_norm_weights(A, max_iter, tol)
-    return torch.tensor(w, dtype=G.dtype, device=G.device) @ G
+    A = gram(G)
+    T = len(A)
+    faces = _faces(T)  # (K, T) bool: which tasks each face keeps
+    K = len(faces)
+    system = torch.zeros(K, T + 1, T + 1, dtype=A.dtype)
+    system[:, :T, :T] = torch.where(faces.unsqueeze(2), A, torch.eye(T, dtype=A.dtype))  # w_i = 0 off the face
+    system[:, :T, T] = system[:, T, :T] = faces.to(A.dtype)  # the multiplier mu; sum of w over the face = 1
+    rhs = torch.zeros(K, T + 1, 1, dtype=A.dtype)
+    rhs[:, T] = 1.0
+    w = torch.linalg.solve_ex(system, rhs).result[:, :T, 0]  # a singular face gives no candidate
+    feasible = (w >= -1e-9).all(dim=1) & ((w.sum(dim=1) - 1).abs() <= 1e-9)
+    norms = ((w @ A) * w).sum(dim=1).masked_fill(~feasible, math.inf)
+    best = w[norms.argmin()].clamp(min=0)
+    return (best / best.sum()).to(G.dtype)
 
 
-def cagrad(G: torch.Tensor, c: float = 0.5, max_iter: int = 1000, tol: float = 1e-10) -> torch.Tensor:
-    """CAGrad: Liu et al. 2021, "Conflict-Averse Gradient Descent for Multi-task Learning".
+def cagrad(G: torch.Tensor, c: float = 0.5) -> torch.Tensor:
+    """CAGrad: Liu et al. 2021, "Conflict-Averse Gradient Descent for Multi-task Learning", Algorithm 1.
 
-    Among directions within distance c * |g0| of the average gradient g0,
-    take the one that most improves the worst-off task (maximise
-    min_i <g_i, d>). Its dual gives d = g0 + c|g0| / |g_w| * g_w with
-    w = argmin over the simplex of <g_w, g0> + c|g0| |g_w| (the paper's
-    dual problem, Algorithm 1). Guarantees: c = 0 gives the mean (and
-    identical gradients g give (1 + c) g); for 0 <= c < 1 training
-    converges to a stationary point of the average loss (the paper's
-    convergence theorem). No rescaling by 1/(1 + c^2) (an option in the
-    official code), as in TorchJD.
+    Among directions within distance c |g0| of the average gradient g0, take
+    the one that most improves the worst-off task. Its dual: w = argmin over
+    the simplex of F(w) = <g_w, g0> + phi |g_w|, phi = c |g0|, g_w = w @ G;
+    then d = g0 + (phi / |g_w|) g_w. Guarantees: c = 0 gives the mean; for
+    0 <= c < 1 training converges to a stationary point of the average loss
+    (the paper's Theorem 3.2). No 1 / (1 + c^2) rescaling (an option of the
+    official code), as in TorchJD. Inside the face of tasks S, grad F = mu 1
+    gives w = (mu p - q) / sqrt(disc) with p = A_SS^-1 1, q = A_SS^-1 b
+    (b = A 1 / T) and mu the root of s_p mu^2 - 2 s_q mu + t - phi^2 = 0.
     """
-    _check_matrix(G)
     if not (isinstance(c, (int, float)) and math.isfinite(c) and c >= 0):
         raise ValueError(f"c={c!r} is not allowed: CAGrad's c must be a finite number >= 0 (e.g. 0.5)")
-    if _not_finite(G):  # training diverged: pass the NaN on, the loop reports it
-        return torch.full_like(G[0], math.nan)
-    g0 = G.mean(dim=0)
-    phi = c * g0.norm().item()  # radius of the ball around g0
+    A = gram(G)
+    T = len(A)
+    b = A.mean(dim=1)  # b_i = <g_i, g0>
+    phi = c * A.mean().sqrt()  # c |g0|
     if phi == 0:
-        return g0
-    A = (G @ G.T).tolist()
-    w = _cagrad_weights(A, phi, max_iter, tol)
-    g_w = torch.tensor(w, dtype=G.dtype, device=G.device) @ G
-    norm = g_w.norm().item()
-    if norm <= 1e-12 * phi:  # 0 is in the hull: no direction helps every task; follow the average
-        return g0
-    return g0 + (phi / norm) * g_w
+        return mean(G)
+    faces = _faces(T)
+    system = torch.where(faces.unsqueeze(2) & faces.unsqueeze(1), A, torch.eye(T, dtype=A.dtype))  # A_SS, 1 off S
+    rhs = torch.stack([faces.to(A.dtype), faces * b], dim=2)  # (K, T, 2): the columns 1_S and b_S
+    p, q = torch.linalg.solve_ex(system, rhs).result.unbind(dim=2)  # A_SS^-1 1, A_SS^-1 b (zero off S)
+    s_p, s_q, t = p.sum(dim=1), q.sum(dim=1), q @ b
+    root = (s_q**2 - s_p * (t - phi**2)).sqrt()
+    w = ((s_q + root) / s_p).unsqueeze(1) * p - q
+    w = torch.cat([w / root.unsqueeze(1), mgda(G).double().unsqueeze(0)])  # the min-norm point: a last candidate
+    g_w_norm = ((w @ A) * w).sum(dim=1).clamp(min=0).sqrt()
+    feasible = (w >= -1e-9).all(dim=1) & ((w.sum(dim=1) - 1).abs() <= 1e-9)
+    F = (w @ b + phi * g_w_norm).masked_fill(~feasible, math.inf)
+    k = F.argmin()
+    if g_w_norm[k] <= 1e-12 * phi:  # 0 is in the hull: no direction helps every task; follow the average
+        return mean(G)
+    return (1.0 / T + (phi / g_w_norm[k]) * w[k].clamp(min=0)).to(G.dtype)
 
 
-def upgrad(G: torch.Tensor, max_iter: int = 1000, tol: float = 1e-12) -> torch.Tensor:
+def upgrad(G: torch.Tensor) -> torch.Tensor:
     """UPGrad: Quinton & Rey 2024, "Jacobian Descent for Multi-Objective Optimization" (TorchJD's default).
 
     Project each g_i onto the dual cone {x : <g_j, x> >= 0 for all j} (the
     directions that conflict with no task) and average the projections.
-    Guarantees: the result conflicts with no task; it is the mean when no
-    pair conflicts; for two tasks it is PCGrad / 2. The projection of g_i
-    is G^T v with v = argmin v^T A v subject to v >= e_i (paper Prop. 1),
-    solved here by projected coordinate descent.
+    Guarantees: the result conflicts with no task; it is the mean when no pair
+    conflicts; for two tasks it is PCGrad / 2. The projection of g_i is
+    v @ G with v = argmin v^T A v subject to v >= e_i (the paper's
+    Proposition 1). With the tasks S free, the optimum solves (A v)_S = 0 and
+    v_i = e_i off S; every S for every i is one batched solve.
     """
-    _check_matrix(G)
-    if _not_finite(G):  # training diverged: pass the NaN on, the loop reports it
-        return torch.full_like(G[0], math.nan)
-    A = (G @ G.T).tolist()
+    A = gram(G)
     T = len(A)
-    weights = [0.0] * T
-    for i in range(T):
-        v = _dual_cone_weights(A, [float(k == i) for k in range(T)], max_iter, tol)
-        weights = [total + vk / T for total, vk in zip(weights, v)]
-    return torch.tensor(weights, dtype=G.dtype, device=G.device) @ G
+    faces = torch.cat([torch.zeros(1, T, dtype=torch.bool), _faces(T)]).unsqueeze(0)  # (1, K, T): free tasks
+    lower = torch.eye(T, dtype=A.dtype).unsqueeze(1)  # (T, 1, T): the bound e_i of projection i
+    system = torch.where(faces.unsqueeze(3), A, torch.eye(T, dtype=A.dtype))  # row k free: (A v)_k = 0
+    rhs = torch.where(faces, 0.0, lower).unsqueeze(3)  # free rows: 0; fixed rows: the bound
+    v = torch.linalg.solve_ex(system.expand(T, -1, -1, -1), rhs).result[..., 0]  # (T, K, T); singular: no candidate
+    scale = A.diagonal().max()
+    feasible = (v >= lower - 1e-9).all(dim=2) & ((v @ A) >= -1e-9 * scale).all(dim=2)  # v >= e_i; no conflict
+    norms = ((v @ A) * v).sum(dim=2).masked_fill(~feasible, math.inf)
+    best = v[torch.arange(T), norms.argmin(dim=1)]  # (T, T): one projection per task
+    return best.mean(dim=0).to(G.dtype)
 
 
 def imtl_g(G: torch.Tensor) -> torch.Tensor:
@@ -132,20 +169,18 @@ def imtl_g(G: torch.Tensor) -> torch.Tensor:
     Weights that sum to 1 such that d has the same inner product with every
     task's unit gradient g_i / |g_i|: no task is favoured because of its
     gradient's size. As in TorchJD: v = A^+ |g| (pseudo-inverse of the Gram
-    matrix times the norms), w = v / sum(v); the zero vector if sum(v) = 0.
+    matrix times the norms), lam = v / sum(v); zero weights if sum(v) is 0
+    (up to rounding, relative to the size of v).
     """
-    _check_matrix(G)
-    if _not_finite(G):  # training diverged: pass the NaN on, the loop reports it
-        return torch.full_like(G[0], math.nan)
-    A = G @ G.T
+    A = gram(G)
     v = torch.linalg.pinv(A) @ A.diagonal().sqrt()
     total = v.sum()
-    if total.abs() < 1e-12:
-        return torch.zeros_like(G[0])
-    return (v / total) @ G
+    if total.abs() <= 1e-12 * v.abs().sum():
+        return torch.zeros(len(A), dtype=G.dtype)
+    return (v / total).to(G.dtype)
 
 
-AGGREGATORS: dict[str, Aggregator] = {
+WEIGHTINGS: dict[str, Weighting] = {
     "mean": mean,
     "sum": plain_sum,
     "pcgrad": pcgrad,
@@ -156,112 +191,13 @@ AGGREGATORS: dict[str, Aggregator] = {
 }
 
 
-# --- small solvers in task space (A is the T x T Gram matrix, as lists) ---
+def direction(weighting: Weighting, G: torch.Tensor) -> torch.Tensor:
+    """The update direction d = lam @ G of a method (D,)."""
+    return weighting(G) @ G
 
 
-def _min_norm_weights(A: list[list[float]], max_iter: int, tol: float) -> list[float]:
-    """Min over the simplex of |G^T w|^2 = w^T A w (MGDA's problem)."""
-
-    def step(w: list[float], Aw: list[float], t: int, s: int) -> float:
-        # exact line search: minimise |d + gamma (g_t - g_s)|^2 over gamma in [0, w_s]
-        curvature = A[t][t] - 2.0 * A[t][s] + A[s][s]
-        return min(w[s], (Aw[s] - Aw[t]) / curvature) if curvature > 0 else w[s]
-
-    scale = max(A[k][k] for k in range(len(A)))
-    return _pairwise_frank_wolfe(A, lambda w, Aw: Aw, step, max_iter, tol * scale)
-
-
-def _cagrad_weights(A: list[list[float]], phi: float, max_iter: int, tol: float) -> list[float]:
-    """Min over the simplex of F(w) = <g_w, g0> + phi |g_w| (CAGrad's dual problem)."""
-    T = len(A)
-    b = [sum(row) / T for row in A]  # b_i = <g_i, g0>
-
-    def gradient(w: list[float], Aw: list[float]) -> list[float]:
-        norm = math.sqrt(max(_dot(w, Aw), 0.0))  # |g_w|
-        return [bk + (phi * awk / norm if norm > 0 else 0.0) for bk, awk in zip(b, Aw)]
-
-    def step(w: list[float], Aw: list[float], t: int, s: int) -> float:
-        # exact line search along g_w + gamma (g_t - g_s), gamma = tau * w_s with tau in [0, 1]
-        P, Q = _dot(w, Aw), w[s] * (Aw[t] - Aw[s])
-        R = w[s] ** 2 * (A[t][t] - 2.0 * A[t][s] + A[s][s])
-        return w[s] * _cagrad_on_segment(w[s] * (b[t] - b[s]), phi, P, Q, R)
-
-    scale = max(A[k][k] for k in range(T))
-    return _pairwise_frank_wolfe(A, gradient, step, max_iter, tol * scale)
-
-
-def _pairwise_frank_wolfe(
-    A: list[list[float]],
-    gradient: Callable[[list[float], list[float]], list[float]],
-    step: Callable[[list[float], list[float], int, int], float],
-    max_iter: int,
-    tol: float,
-) -> list[float]:
-    """Minimise a convex function of w over the simplex (Lacoste-Julien & Jaggi 2015).
-
-    Each iteration moves weight from the task s that the current direction
-    helps most (largest gradient entry among those with weight) to the task t
-    it helps least (smallest entry), by an exact line search. It stops when
-    the two entries agree to `tol`: the optimality condition on the simplex.
-    """
-    T = len(A)
-    w = [1.0 / T] * T
-    for _ in range(max_iter):
-        Aw = _matvec(A, w)
-        grad = gradient(w, Aw)
-        t = min(range(T), key=grad.__getitem__)
-        s = max((k for k in range(T) if w[k] > 0), key=grad.__getitem__)
-        if grad[s] - grad[t] <= tol:
-            break
-        gamma = step(w, Aw, t, s)
-        w[t], w[s] = w[t] + gamma, w[s] - gamma
-    return w
-
-
-def _cagrad_on_segment(beta: float, phi: float, P: float, Q: float, R: float) -> float:
-    """The tau in [0, 1] minimising beta * tau + phi |p + tau q|.
-
-    With P = |p|^2, Q = <p, q>, R = |q|^2. The function is convex; its
-    derivative beta + phi (Q + R tau) / |p + tau q| has one root, found in
-    closed form with s = Q + R tau: s = kappa sqrt(D / (R - kappa^2)),
-    kappa = -beta / phi, D = PR - Q^2. Outside [0, 1] the nearer end wins.
-    """
-    kappa = -beta / phi
-    if R <= 0 or kappa * kappa >= R:  # the derivative never changes sign
-        return 0.0 if beta >= 0 else 1.0
-    s = kappa * math.sqrt(max(P * R - Q * Q, 0.0) / (R - kappa * kappa))
-    return min(max((s - Q) / R, 0.0), 1.0)
-
-
-def _dual_cone_weights(A: list[list[float]], u: list[float], max_iter: int, tol: float) -> list[float]:
-    """Coordinate descent for min v^T A v subject to v >= u (Hildreth's method)."""
-    v = list(u)
-    for _ in range(max_iter):
-        largest_change = 0.0
-        for k in range(len(v)):
-            if A[k][k] <= 0:  # a zero gradient constrains nothing
-                continue
-            new = max(u[k], v[k] - _dot(A[k], v) / A[k][k])
-            largest_change = max(largest_change, abs(new - v[k]))
-            v[k] = new
-        if largest_change <= tol * max(1.0, max(abs(x) for x in v)):
-            break
-    return v
-
-
-def _dot(x: list[float], y: list[float]) -> float:
-    return sum(a * b for a, b in zip(x, y))
-
-
-def _matvec(A: list[list[float]], x: list[float]) -> list[float]:
-    return [_dot(row, x) for row in A]
-
-
-def _not_finite(G: torch.Tensor) -> bool:
-    return not torch.isfinite(G).all().item()
-
-
-def _check_matrix(G: torch.Tensor) -> None:
-    if not isinstance(G, torch.Tensor) or G.ndim != 2 or G.shape[0] < 1:
-        shape = tuple(G.shape) if isinstance(G, torch.Tensor) else type(G).__name__
-        raise ValueError(f"G must be a T x D matrix of task gradients (one row per task), got {shape}")
+@functools.cache
+def _faces(T: int) -> torch.Tensor:
+    """Every non-empty subset of T tasks as a (2^T - 1, T) bool mask."""
+    codes = torch.arange(1, 2**T).unsqueeze(1)
+    return (codes >> torch.arange(T)) & 1 == 1

@@ -1,18 +1,22 @@
 """Command line: `python -m mtl_teach train ...` and `python -m mtl_teach compare ...`.
 
 Instructors use it to make figures for slides; tests use it as a stable interface.
+Exit status: 0 done, 1 a run diverged, 2 a bad value (nothing was trained).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from mtl_teach.config import OPTIMIZERS, ConfigError, TrainConfig
-from mtl_teach.strategies import STRATEGIES
+from mtl_teach.registry import names
 from mtl_teach.train import History, train
+
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def _add_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,24 +32,40 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relatedness", type=float, default=d.relatedness, help="-1 opposed .. 1 same signal")
     p.add_argument("--regression-scale", type=float, default=d.regression_scale)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--plot", metavar="PNG", help="save the loss curves to this file")
+    p.add_argument("--plot", metavar="FILE", help=f"save the loss curves to this file ({', '.join(PLOT_FORMATS)})")
     p.add_argument("--log", action="store_true", help="log-scale loss axis in the plot")
 
 
+FIELDS = (
+    "alpha",
+    "beta",
+    "optimizer",
+    "lr",
+    "momentum",
+    "steps",
+    "batch_size",
+    "seed",
+    "relatedness",
+    "regression_scale",
+)
+
+
 def _config(args: argparse.Namespace, strategy: str) -> TrainConfig:
-    return TrainConfig(
-        strategy=strategy,
-        alpha=args.alpha,
-        beta=args.beta,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=args.momentum,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        relatedness=args.relatedness,
-        regression_scale=args.regression_scale,
-    )
+    return TrainConfig(strategy=strategy, **{name: getattr(args, name) for name in FIELDS})
+
+
+def plot_path_problem(path: str) -> str | None:
+    """Why the figure could not be written to `path` (None: it can), checked before training."""
+    folder = os.path.dirname(os.path.abspath(path)) if path else ""
+    if not path or os.path.isdir(path):
+        return f"--plot {path!r} must name a file, e.g. curves.png"
+    if os.path.splitext(path)[1].lower() not in PLOT_FORMATS:
+        return f"--plot {path!r} must end in one of {', '.join(PLOT_FORMATS)}"
+    if not os.path.isdir(folder):
+        return f"--plot {path!r}: the folder {folder!r} does not exist"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"--plot {path!r}: no permission to write there"
+    return None
 
 
 def summary(history: History) -> dict:
@@ -65,21 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mtl_teach", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train one strategy and print a summary")
-    p_train.add_argument("--strategy", default="weighted_sum", help=f"one of {list(STRATEGIES)}")
+    p_train.add_argument("--strategy", default="weighted_sum", help=f"one of {names()}")
     _add_config_arguments(p_train)
     p_compare = sub.add_parser("compare", help="train several strategies on the same data and init")
-    p_compare.add_argument("--strategies", nargs="+", default=list(STRATEGIES)[:5], metavar="NAME")
+    p_compare.add_argument("--strategies", nargs="+", default=names("sum") + names("recipe"), metavar="NAME")
     _add_config_arguments(p_compare)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    names = [args.strategy] if args.command == "train" else args.strategies
+    names_asked = [args.strategy] if args.command == "train" else args.strategies
     try:
-        configs = [_config(args, name) for name in names]
+        configs = [_config(args, name) for name in names_asked]
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    problem = plot_path_problem(args.plot) if args.plot is not None else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     histories = [train(c) for c in configs]
     if args.plot:
@@ -88,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_curves(histories, args.plot, log_scale=args.log)
     if args.json:
         out = summary(histories[0]) if args.command == "train" else {h.config.strategy: summary(h) for h in histories}
-        print(json.dumps(out, sort_keys=True))
+        print(json.dumps(out, sort_keys=True, allow_nan=False))
     else:
         for h in histories:
             print(f"{h.config.strategy:>18}: {h.message}  {_fmt_metrics(h)}")

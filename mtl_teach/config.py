@@ -10,6 +10,9 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from mtl_teach.data import TWO_TASK_TEST_SAMPLES
+from mtl_teach.registry import STRATEGIES
+
 
 class ConfigError(ValueError):
     """A configuration value is outside what is allowed."""
@@ -19,6 +22,7 @@ OPTIMIZERS = ("sgd", "adam")
 CLASSIFICATION_LOSSES = ("logits", "sigmoid_bce")
 DTYPES = ("float32", "float64")
 DATASETS = ("two_task", "multi_digits")
+MEMORY_LIMIT_GB = 2.0  # data plus parameters, gradients and optimizer state of one run
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Lists from JSON or a widget become tuples, so configs stay hashable.
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        object.__setattr__(self, "task_order", tuple(self.task_order))
+        for name, example in (("hidden", "(32,)"), ("task_order", "(0, 1)")):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)):
+                _fail(name, value, f"a tuple of whole numbers, e.g. {example}")
+            object.__setattr__(self, name, tuple(value))
         _check_config(self)
 
     @property
@@ -89,8 +96,6 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_config(c: TrainConfig) -> None:
-    from mtl_teach.strategies import STRATEGIES  # registry lives with the strategies
-
     _check_choice("strategy", c.strategy, tuple(STRATEGIES))
     _check_number("alpha", c.alpha, 0.0, 1e6)
     _check_number("beta", c.beta, 0.0, 1e6)
@@ -105,20 +110,29 @@ def _check_config(c: TrainConfig) -> None:
     _check_number("relatedness", c.relatedness, -1.0, 1.0)
     _check_number("regression_scale", c.regression_scale, 0.0, 1e6, low_open=True)
     _check_int("n_samples", c.n_samples, 2, 10_000_000)
-    _check_int("n_features", c.n_features, 1, 100_000)
+    _check_int("n_features", c.n_features, 2, 100_000)  # two task directions
     if not c.hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in c.hidden):
         _fail("hidden", c.hidden, "a non-empty tuple of positive layer widths, e.g. (32,)")
     _check_choice("classification_loss", c.classification_loss, CLASSIFICATION_LOSSES)
-    if sorted(c.task_order) != [0, 1]:
+    if not all(type(i) is int for i in c.task_order) or sorted(c.task_order) != [0, 1]:
         _fail("task_order", c.task_order, "(0, 1) or (1, 0)")
     _check_choice("dtype", c.dtype, DTYPES)
     _check_choice("dataset", c.dataset, DATASETS)
-    if c.strategy == "alternating_steps" and len(c.hidden) > 1:
-        _fail(
-            "hidden",
-            c.hidden,
-            "a single trunk layer for strategy='alternating_steps': the blog post's recipe "
-            "steps the optimizer between two backward calls on one graph, and with a "
-            "deeper trunk the first step() overwrites weights the second backward needs "
-            "(PyTorch raises 'modified by an inplace operation'); see notebook 03",
+    _check_memory(c)
+    problem = STRATEGIES[c.strategy].check(c)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def _check_memory(c: TrainConfig) -> None:
+    """Refuse, before anything is allocated, a run whose tensors would not fit."""
+    widths = (c.n_features, *c.hidden)
+    n_params = sum((a + 1) * b for a, b in zip(widths, widths[1:])) + 2 * (c.hidden[-1] + 1) * 10  # heads: <= 10 wide
+    n_data = (c.n_samples + TWO_TASK_TEST_SAMPLES) * (c.n_features + 2) if c.dataset == "two_task" else 0
+    gigabytes = (n_data + 4 * n_params) * (8 if c.dtype == "float64" else 4) / 1e9  # params: value, grad, 2 moments
+    if gigabytes > MEMORY_LIMIT_GB:
+        sizes = f"n_samples={c.n_samples}, n_features={c.n_features}, hidden={c.hidden}"
+        raise ConfigError(
+            f"{sizes} would need about {gigabytes:.3g} GB for data and parameters; "
+            f"the limit is {MEMORY_LIMIT_GB:g} GB: make them smaller"
         )

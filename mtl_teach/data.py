@@ -1,4 +1,10 @@
-"""Datasets made in-process from a seed: nothing is downloaded."""
+"""Datasets made in-process from a seed: nothing is downloaded.
+
+Each dataset carries what a run needs to know about its tasks, so no other
+module checks which dataset it has: `task_names`, `head_dims` (the width of
+each task's head), `criteria` (each task's loss function), a held-out test
+split, and `evaluate(net)` (each task's metric on that split).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,51 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
+from mtl_teach.losses import SigmoidBCELoss
 
 TWO_TASK_NAMES = ("classification", "regression")
+TWO_TASK_TEST_SAMPLES = 1024  # the size of two_task's held-out split
 
 
 @dataclass(frozen=True)
 class TwoTaskData:
-    """Shared inputs `X` (N, F); a binary label `y_class` (N,) in {0., 1.};
-    a regression target `y_reg` (N,)."""
+    """Inputs `X` (N, F); a binary label `y_class` (N,) in {0., 1.}; a regression
+    target `y_reg` (N,); and a held-out split of the same kind (`X_test`, ...).
+
+    `criteria`: `BCEWithLogitsLoss` and `MSELoss` (or the blog post's
+    `sigmoid` + `BCELoss` pair for the first, see `two_task`).
+    """
 
     X: torch.Tensor
     y_class: torch.Tensor
     y_reg: torch.Tensor
+    X_test: torch.Tensor
+    y_class_test: torch.Tensor
+    y_reg_test: torch.Tensor
+    criteria: tuple[nn.Module, ...]
     task_names: tuple[str, ...] = TWO_TASK_NAMES
+    head_dims: tuple[int, ...] = (1, 1)
 
     @property
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
         return (self.y_class, self.y_reg)
 
+    @property
+    def test_targets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.y_class_test, self.y_reg_test)
+
     def __len__(self) -> int:
         return self.X.shape[0]
+
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module) -> dict[str, float]:
+        """On the held-out split: accuracy of the classification head, RMSE of the regression head."""
+        logits, y_hat = net(self.X_test)
+        accuracy = ((logits > 0).to(self.y_class_test.dtype) == self.y_class_test).float().mean().item()
+        rmse = torch.sqrt(torch.mean((y_hat - self.y_reg_test) ** 2)).item()
+        return {"accuracy": accuracy, "rmse": rmse}
 
 
 def two_task(
@@ -36,6 +67,8 @@ def two_task(
     noise: float = 0.1,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    n_test: int = TWO_TASK_TEST_SAMPLES,
+    classification_loss: str = "logits",
 ) -> TwoTaskData:
     """The blog post's pair of tasks from one set of features.
 
@@ -44,23 +77,35 @@ def two_task(
     unrelated, -1: opposed). The label is whether the first reading plus a
     bend is positive; the regression target is the second reading plus a bend,
     times `regression_scale` (so the two losses can differ by orders of
-    magnitude).
+    magnitude). `n_test` more examples, drawn after the training ones, form
+    the held-out split. `classification_loss="sigmoid_bce"` gives the blog
+    post's fragile `sigmoid` + `BCELoss` instead of `BCEWithLogitsLoss`.
     """
     if not -1.0 <= relatedness <= 1.0:
         raise ValueError(f"relatedness={relatedness!r} must be in [-1, 1]")
     if n_features < 2:
         raise ValueError(f"n_features={n_features!r} must be at least 2 (two task directions)")
+    if classification_loss not in ("logits", "sigmoid_bce"):
+        raise ValueError(f"classification_loss={classification_loss!r} must be 'logits' or 'sigmoid_bce'")
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n_samples, n_features, generator=g, dtype=torch.float64)
     basis, _ = torch.linalg.qr(torch.randn(n_features, 2, generator=g, dtype=torch.float64))
-    w_class = basis[:, 0]
-    w_reg = relatedness * basis[:, 0] + math.sqrt(1.0 - relatedness**2) * basis[:, 1]
-    z_class, z_reg = X @ w_class, X @ w_reg
-    eps = torch.randn(2, n_samples, generator=g, dtype=torch.float64)
+    directions = (basis[:, 0], relatedness * basis[:, 0] + math.sqrt(1.0 - relatedness**2) * basis[:, 1])
+    train = _two_task_labels(X, directions, regression_scale, noise, g)
+    X_test = torch.randn(n_test, n_features, generator=g, dtype=torch.float64)  # drawn last: X is as before
+    test = _two_task_labels(X_test, directions, regression_scale, noise, g)
+    classify = nn.BCEWithLogitsLoss() if classification_loss == "logits" else SigmoidBCELoss()
+    return TwoTaskData(*(t.to(dtype) for t in (X, *train, X_test, *test)), criteria=(classify, nn.MSELoss()))
+
+
+def _two_task_labels(X, directions, regression_scale, noise, g) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y_class, y_reg) for the float64 inputs X, with fresh noise from g."""
+    z_class, z_reg = X @ directions[0], X @ directions[1]
+    eps = torch.randn(2, len(X), generator=g, dtype=torch.float64)
     # A bend (sin) makes the tasks need the hidden layer, not just a linear map.
-    y_class = (z_class + 0.5 * torch.sin(2 * z_class) + noise * eps[0] > 0).to(dtype)
+    y_class = (z_class + 0.5 * torch.sin(2 * z_class) + noise * eps[0] > 0).double()
     y_reg = regression_scale * (z_reg + 0.5 * torch.sin(2 * z_reg) + noise * eps[1])
-    return TwoTaskData(X.to(dtype), y_class, y_reg.to(dtype))
+    return y_class, y_reg
 
 
 def batch_indices(n_samples: int, batch_size: int, steps: int, seed: int) -> list[torch.Tensor]:
@@ -97,6 +142,8 @@ class MultiDigitsData:
     y_right_test: torch.Tensor
     image_shape: tuple[int, int]
     task_names: tuple[str, ...] = DIGIT_TASK_NAMES
+    head_dims: tuple[int, ...] = (10, 10)
+    criteria: tuple[nn.Module, ...] = (nn.CrossEntropyLoss(), nn.CrossEntropyLoss())
 
     @property
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +155,15 @@ class MultiDigitsData:
 
     def __len__(self) -> int:
         return self.X.shape[0]
+
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module) -> dict[str, float]:
+        """Each head's accuracy on the held-out test pairs."""
+        outputs = net(self.X_test)
+        return {
+            f"{name} accuracy": (logits.argmax(dim=1) == y).float().mean().item()
+            for name, logits, y in zip(self.task_names, outputs, self.test_targets)
+        }
 
 
 def multi_digits(

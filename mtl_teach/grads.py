@@ -1,7 +1,8 @@
 """Per-task gradients of the shared parameters, and how much they conflict.
 
 Row i of the T x D matrix `G` is the gradient of task i's loss with respect
-to the D shared (trunk) parameters, flattened. Every gradient method in
+to the D shared (trunk) parameters, flattened. `task_gradients` is the one
+place the course computes it; every gradient method in
 `mtl_teach.aggregators` is a function of this matrix.
 """
 
@@ -19,30 +20,16 @@ def task_gradients(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor
     The graph is kept (`retain_graph=True`) so the caller can still
     backpropagate through it afterwards, e.g. into the heads.
     """
-    _check_inputs(losses, params)
+    if len(losses) == 0 or len(params) == 0:
+        raise ValueError(f"need at least one loss and one parameter, got {len(losses)} and {len(params)}")
+    shapes = [tuple(loss.shape) for loss in losses]
+    if any(shape != () for shape in shapes):
+        raise ValueError(f"each loss must be a scalar (shape ()), got shapes {shapes}")
     rows = []
     for loss in losses:
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
         rows.append(flatten(grads, params))
     return torch.stack(rows)
-
-
-def task_gradients_batched(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The same T x D matrix from one batched `autograd.grad` call.
-
-    `is_grads_batched=True` runs the backward pass once per row of the
-    identity matrix under `vmap`: row i selects loss i.
-    """
-    _check_inputs(losses, params)
-    stacked = torch.stack(list(losses))
-    eye = torch.eye(len(losses), dtype=stacked.dtype, device=stacked.device)
-    grads = torch.autograd.grad(
-        stacked, params, grad_outputs=eye, retain_graph=True, allow_unused=True, is_grads_batched=True
-    )
-    T = len(losses)
-    return torch.cat(
-        [g.reshape(T, -1) if g is not None else p.new_zeros(T, p.numel()) for g, p in zip(grads, params)], dim=1
-    )
 
 
 def flatten(grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -79,19 +66,19 @@ class Conflict:
     @property
     def min_cosine(self) -> float:
         """The most negative pairwise cosine (for two tasks: their cosine)."""
-        cosines = self.cosine.tolist()
-        return min(row[j] for i, row in enumerate(cosines) for j in range(len(row)) if j != i)
+        off_diagonal = ~torch.eye(len(self.norms), dtype=torch.bool)
+        return self.cosine[off_diagonal].min().item()
 
     @property
     def conflicting(self) -> bool:
         """True when some pair of task gradients points apart (negative cosine)."""
         return self.min_cosine < 0
 
-    def as_extras(self) -> dict[str, float]:
-        """Floats for `History.extras`: cosine, each task's norm, conflicting (0/1)."""
+    def as_extras(self, task_names: Sequence[str]) -> dict[str, float]:
+        """Floats for `History.extras`: "cosine", "conflicting" (0/1), "grad_norm/<task>"."""
         cosine = self.min_cosine
         extras = {"cosine": cosine, "conflicting": float(cosine < 0)}
-        extras.update({f"grad_norm_{i}": n for i, n in enumerate(self.norms.tolist())})
+        extras.update({f"grad_norm/{name}": n for name, n in zip(task_names, self.norms.tolist(), strict=True)})
         return extras
 
 
@@ -99,13 +86,7 @@ def conflict(G: torch.Tensor) -> Conflict:
     """Summarise a T x D gradient matrix (T >= 2) as a `Conflict`."""
     if G.ndim != 2 or G.shape[0] < 2:
         raise ValueError(f"G must be a T x D matrix with T >= 2 tasks, got shape {tuple(G.shape)}")
-    A = G @ G.T  # Gram matrix: all inner products at once
-    return Conflict(_cosine_from_gram(A), A.diagonal().sqrt())
-
-
-def _check_inputs(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
-    if len(losses) == 0 or len(params) == 0:
-        raise ValueError(f"need at least one loss and one parameter, got {len(losses)} and {len(params)}")
-    shapes = [tuple(loss.shape) for loss in losses]
-    if any(shape != () for shape in shapes):
-        raise ValueError(f"each loss must be a scalar (shape ()), got shapes {shapes}")
+    scale = G.abs().max()  # computed on G / scale: no overflow in G @ G.T for huge gradients
+    scaled = G / scale if scale > 0 else G
+    A = scaled @ scaled.T  # Gram matrix: all inner products at once
+    return Conflict(_cosine_from_gram(A), A.diagonal().sqrt() * (scale if scale > 0 else 1.0))

@@ -6,9 +6,9 @@ Usage in a notebook cell (the curves show themselves on the first frame)::
     history = train(config, on_step=curves.update)
     curves.finish(history)  # always call it: it draws the final frame
 
-`extras=["weight/classification", "weight/regression"]` (any keys of
-`History.extras`, e.g. "cosine") adds a third panel that draws those
-per-step series the same way.
+`extras=["weight/classification", "weight/regression"]` (any series of
+`History.series`: learned weights, or an extras key such as "cosine") adds a
+third panel that draws those per-step series the same way.
 
 How it stays fast and flicker-free:
 - one IPython display handle (`display(..., display_id=True)`) updated in
@@ -40,8 +40,10 @@ import numpy as np
 from IPython.display import display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 
+from mtl_teach.style import EXTRA_COLORS, TOTAL_COLOR, task_colors
 from mtl_teach.train import History
 
 TOTAL = "total"  # the name of the weighted-objective line
@@ -123,7 +125,7 @@ def _check_extras(extras: Sequence[str], task_names: tuple[str, ...]) -> tuple[s
 
 def _extras_colors(keys: tuple[str, ...], task_colors: dict[str, str]) -> dict[str, str]:
     """A key ending in a task name ("weight/regression") takes that task's colour once; others get new ones."""
-    colors, taken, spare = {}, set(), iter(f"C{i}" for i in range(len(task_colors), 100))
+    colors, taken, spare = {}, set(), iter(EXTRA_COLORS * len(keys))
     for key in keys:
         task = key.rpartition("/")[2]
         if task in task_colors and task not in taken:
@@ -173,7 +175,7 @@ class CurveFigure:
         self.figure.subplots_adjust(left=left, right=right, bottom=0.16, top=top, wspace=0.22)
         if title:
             self.figure.suptitle(title)
-        colors = {name: f"C{i}" for i, name in enumerate(self.task_names)} | {TOTAL: "black"}
+        colors = task_colors(self.task_names) | {TOTAL: TOTAL_COLOR}
         colors |= _extras_colors(self.extras, colors)
         self.lines: dict[str, Line2D] = {}  # the moving lines, redrawn every frame
         self.ghost_lines: dict[str, Line2D] = {}  # a previous run, faint; drawn with every frame too
@@ -206,10 +208,12 @@ class CurveFigure:
 
     def _legend(self, ghost: bool) -> None:
         # Stand-in lines: the real ones are animated, so left out of the cached picture.
-        handles = [Line2D([], [], color=self.colors[n], label=n) for n in self.task_names]
-        if ghost:
-            handles.append(Line2D([], [], color="black", alpha=0.25, label="previous run"))
-        self.task_axes.legend(handles=handles, loc="upper right", fontsize=9)
+        handles: list = [Line2D([], [], color=self.colors[n]) for n in self.task_names]
+        labels = list(self.task_names)
+        if ghost:  # one faint swatch per task colour, as the ghost lines are drawn
+            handles.append(tuple(Line2D([], [], color=self.colors[n], alpha=0.25) for n in self.task_names))
+            labels.append("previous run")
+        self.task_axes.legend(handles, labels, loc="upper right", fontsize=9, handler_map={tuple: HandlerTuple(None)})
 
     def set_ghost(self, history: History | None) -> None:
         """Show `history` as faint lines behind the live ones (None removes them)."""
@@ -250,12 +254,8 @@ class CurveFigure:
         return {name: np.asarray(line.get_ydata(), dtype=float) for name, line in self.lines.items()}
 
     def _series(self, history: History, name: str) -> Sequence[float]:
-        """The values of one line; an extras key the run has not recorded (yet) is empty."""
-        if name == TOTAL:
-            return history.total
-        if name in self.extras:
-            return history.extras.get(name, ())
-        return history.losses[name]
+        """The values of one line; a series the run has not recorded (yet) is empty."""
+        return history.series(name)
 
     def _limits_for(self, history: History) -> tuple:
         ghost_steps = len(self.ghost_lines[TOTAL].get_xdata())

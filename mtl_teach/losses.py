@@ -1,4 +1,4 @@
-"""The blog post's weighted multi-task loss, for any number of tasks."""
+"""Task losses: one per task from one forward pass, and the blog post's weighted sum of them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+
+def task_losses(
+    net: nn.Module, batch: tuple[torch.Tensor, Sequence[torch.Tensor]], criteria: Sequence[nn.Module]
+) -> list[torch.Tensor]:
+    """One forward pass of `batch = (X, targets)`, then each task's (unweighted) loss."""
+    X, targets = batch
+    return [criterion(output, target) for criterion, output, target in zip(criteria, net(X), targets, strict=True)]
 
 
 class MultiTaskLoss(nn.Module):

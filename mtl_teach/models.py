@@ -40,6 +40,10 @@ class SharedTrunkNet(nn.Module):
         """The trunk's parameters: the ones every task's loss reaches."""
         return list(self.trunk.parameters())
 
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The heads' parameters: each is reached by one task's loss only."""
+        return list(self.heads.parameters())
+
 
 def _seeded_linear(in_features: int, out_features: int, g: torch.Generator, dtype: torch.dtype) -> nn.Linear:
     """An `nn.Linear` with PyTorch's default init, U(-1/sqrt(in), 1/sqrt(in)),

@@ -4,29 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from matplotlib.figure import Figure
+
 from mtl_teach.train import History
 
 
-def plot_histories(histories: Sequence[History], log_scale: bool = False):
-    """One axis per task plus the total; one line per run, labelled by strategy."""
-    import matplotlib
+def plot_histories(histories: Sequence[History], log_scale: bool = False) -> Figure:
+    """One axis per task plus the total; one line per run, labelled by strategy.
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
+    The legend sits below the axes, so it never covers a curve.
+    """
     names = list(histories[0].task_names) + ["total"]
-    fig = Figure(figsize=(4 * len(names), 3.2), layout="constrained")
+    fig = Figure(figsize=(4 * len(names), 3.6), layout="constrained")
     axes = fig.subplots(1, len(names))
     for ax, name in zip(axes, names):
         for h in histories:
-            values = h.total if name == "total" else h.losses[name]
-            ax.plot(values, label=h.config.strategy, linewidth=1.2)
+            ax.plot(h.series(name), label=h.config.strategy, linewidth=1.2)
         ax.set_title(name)
         ax.set_xlabel("step")
         if log_scale:
             ax.set_yscale("log")
     axes[0].set_ylabel("loss")
-    axes[-1].legend(fontsize="small")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(histories), 5))
     return fig
 
 

@@ -1,170 +1,174 @@
-"""Every way to turn task losses into a parameter update, one short function each.
+"""The recipes: every way the blog post (and the course) turns task losses into an update.
 
-A strategy is `step(
-    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
-) -> losses`:
-it runs one training step on `batch = (X, targets)` and returns the
-per-task losses (detached, shape (T,)) measured before the update.
-`STRATEGIES` is the registry that the CLI and the playground list.
+A recipe is a plain function of the run's pieces, one training step on
+`batch = (X, targets)`: `recipe(net, batch, criteria, optimizer, ...)`. It
+returns a `StepResult`: each task's loss measured before the update, the
+weight each loss had in the objective, and anything else it measured.
+
+The registry (`mtl_teach.registry`) builds one step function per run from
+a `Setup`: `make_step(setup) -> step`, then `step(batch) -> StepResult`. A
+method that keeps state across steps (learned weights, a loss history) or
+needs its own optimizer settings creates them in its `make_step`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
 
-from mtl_teach.losses import MultiTaskLoss
+from mtl_teach.losses import task_losses
+
+if TYPE_CHECKING:  # type hints only: the config module imports the registry, which imports this one
+    from mtl_teach.config import TrainConfig
 
 Batch = tuple[torch.Tensor, Sequence[torch.Tensor]]
-StepFn = Callable[[nn.Module, Batch, MultiTaskLoss, torch.optim.Optimizer, Sequence[float]], torch.Tensor]
 
 
-def task_losses(net: nn.Module, batch: Batch, criterion: MultiTaskLoss) -> list[torch.Tensor]:
-    """Forward pass, then one unweighted loss per task."""
-    X, targets = batch
-    return criterion.per_task(net(X), targets)
+class StepResult(NamedTuple):
+    """What one step measured. Keys of `extras`: "<name>" or "<name>/<task>"."""
+
+    losses: torch.Tensor  # (T,) each task's loss on the batch, before the update (detached)
+    weights: Sequence[float] | torch.Tensor  # (T,) the weight of each loss in the objective of this step
+    extras: Mapping[str, float] = {}  # e.g. {"cosine": ..., "grad_norm/regression": ...}; never mutated
+
+
+@dataclass
+class Setup:
+    """The pieces of one run, made from a config by `mtl_teach.train.build`."""
+
+    config: TrainConfig
+    data: Any  # a dataset of `mtl_teach.data`: X, targets, task_names, criteria, ...
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+StepFn = Callable[[Batch], StepResult]
+
+
+class TrainingDiverged(ArithmeticError):
+    """A step computed something that is not finite (NaN or inf); the loop stops the run."""
 
 
 def weighted_sum(
-    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
-) -> torch.Tensor:
+    net: nn.Module, batch: Batch, criteria: Sequence[nn.Module], optimizer: torch.optim.Optimizer, weights
+) -> StepResult:
     """Recipe 1 of the blog post: one backward of sum(w_i * L_i), one step."""
-    losses = task_losses(net, batch, criterion)
+    losses = task_losses(net, batch, criteria)
     total = sum(w * loss for w, loss in zip(weights, losses))
     optimizer.zero_grad()
     total.backward()
     optimizer.step()
-    return torch.stack(losses).detach()
+    return StepResult(torch.stack(losses).detach(), weights)
 
 
 def separate_backward(
-    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
-) -> torch.Tensor:
+    net: nn.Module, batch: Batch, criteria: Sequence[nn.Module], optimizer: torch.optim.Optimizer, weights
+) -> StepResult:
     """One backward per task; .grad accumulates the sum; then one step.
 
     Every backward but the last keeps the shared graph (retain_graph=True),
     because the next task's backward walks through the same trunk.
     """
-    losses = task_losses(net, batch, criterion)
+    losses = task_losses(net, batch, criteria)
     optimizer.zero_grad()
     for i, (w, loss) in enumerate(zip(weights, losses)):
         is_last = i == len(losses) - 1
         (w * loss).backward(retain_graph=not is_last)
     optimizer.step()
-    return torch.stack(losses).detach()
+    return StepResult(torch.stack(losses).detach(), weights)
 
 
 def backward_list(
-    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
-) -> torch.Tensor:
+    net: nn.Module, batch: Batch, criteria: Sequence[nn.Module], optimizer: torch.optim.Optimizer, weights
+) -> StepResult:
     """One call for all tasks: backward([L_1, L_2], grad_tensors=[w_1, w_2])."""
-    losses = task_losses(net, batch, criterion)
+    losses = task_losses(net, batch, criteria)
     optimizer.zero_grad()
     grad_tensors = [torch.tensor(w, dtype=loss.dtype) for w, loss in zip(weights, losses)]
     torch.autograd.backward(losses, grad_tensors=grad_tensors)
     optimizer.step()
-    return torch.stack(losses).detach()
+    return StepResult(torch.stack(losses).detach(), weights)
 
 
 def alternating_steps(
     net: nn.Module,
     batch: Batch,
-    criterion: MultiTaskLoss,
+    criteria: Sequence[nn.Module],
     optimizer: torch.optim.Optimizer,
-    weights: Sequence[float],
+    weights,
     order: Sequence[int] = (0, 1),
-) -> torch.Tensor:
+) -> StepResult:
     """Recipe 2 of the blog post: zero_grad, backward, step for each task in turn.
 
     This is alternating optimisation, not a sum: the second backward uses
     activations computed before the first step, and the optimizer's state
     (momentum, Adam moments, step count) advances once per task.
     """
-    losses = task_losses(net, batch, criterion)
+    losses = task_losses(net, batch, criteria)
     for n, i in enumerate(order):
         is_last = n == len(order) - 1
         optimizer.zero_grad()
         (weights[i] * losses[i]).backward(retain_graph=not is_last)
         optimizer.step()
-    return torch.stack(losses).detach()
+    return StepResult(torch.stack(losses).detach(), weights)
 
 
 def per_task_lr(
-    net: nn.Module, batch: Batch, criterion: MultiTaskLoss, optimizer: torch.optim.Optimizer, weights: Sequence[float]
-) -> torch.Tensor:
+    net: nn.Module, batch: Batch, criteria: Sequence[nn.Module], optimizer: torch.optim.Optimizer
+) -> StepResult:
     """What the blog post wanted from separate backward: one lr per task, one step.
 
-    The losses are summed without weights; each head has its own param
-    group whose lr is `lr * w_i` (see `make_optimizer`), so the weights act
-    as per-head learning-rate multipliers, for SGD and Adam alike.
+    The losses are summed without weights: the weights went into the
+    optimizer instead, as each head's learning rate (see
+    `make_per_task_lr_step`), so they act on the heads alone.
     """
-    losses = task_losses(net, batch, criterion)
+    losses = task_losses(net, batch, criteria)
     optimizer.zero_grad()
     sum(losses).backward()
     optimizer.step()
-    return torch.stack(losses).detach()
+    return StepResult(torch.stack(losses).detach(), [1.0] * len(losses))
 
 
-@dataclass(frozen=True)
-class Strategy:
-    """A registry entry. `step` is the step function; a method that keeps
-    state across steps (learned weights, loss history) gives `make_step`
-    instead, called once per run with the run's `Setup` to build a fresh
-    step function. A step function may set `step.last_extras` (a dict of
-    floats, e.g. learned weights) and the loop records it in `History.extras`.
-    """
-
-    name: str
-    step: StepFn | None
-    summary: str
-    weights_are_head_lrs: bool = False  # True: weights scale head lrs, not losses
-    make_step: Callable[..., StepFn] | None = None
+# --- building a step for a run (the registry's `make_step`) ------------------------------------------------
 
 
-def register(strategy: Strategy) -> Strategy:
-    """Add a strategy to the registry (the CLI and playground list it)."""
-    if (strategy.step is None) == (strategy.make_step is None):
-        raise ValueError(f"strategy {strategy.name!r} needs exactly one of step or make_step")
-    STRATEGIES[strategy.name] = strategy
-    return strategy
+def recipe_step(recipe: Callable[..., StepResult]) -> Callable[[Setup], StepFn]:
+    """`make_step` for a recipe that needs only the run's pieces and the config's weights."""
+
+    def make_step(setup: Setup) -> StepFn:
+        net, criteria, optimizer, weights = setup.net, setup.data.criteria, setup.optimizer, setup.config.weights
+        return lambda batch: recipe(net, batch, criteria, optimizer, weights)
+
+    return make_step
 
 
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy("weighted_sum", weighted_sum, "one backward of the weighted sum, one step"),
-        Strategy("separate_backward", separate_backward, "one backward per task, grads add up, one step"),
-        Strategy("backward_list", backward_list, "autograd.backward([L1, L2], grad_tensors=[a, b])"),
-        Strategy(
-            "alternating_steps", alternating_steps, "recipe 2 of the blog post: a step after each task's backward"
-        ),
-        Strategy("per_task_lr", per_task_lr, "plain sum, one lr per head (param groups)", True),
+def make_alternating_steps(setup: Setup) -> StepFn:
+    """Alternating steps, visiting the tasks in `config.task_order`."""
+    net, criteria, optimizer, config = setup.net, setup.data.criteria, setup.optimizer, setup.config
+    return lambda batch: alternating_steps(net, batch, criteria, optimizer, config.weights, config.task_order)
+
+
+def make_per_task_lr_step(setup: Setup) -> StepFn:
+    """Per-task learning rates: head i's param group gets lr * w_i; the trunk keeps lr."""
+    for group in setup.optimizer.param_groups:
+        if group["name"].startswith("head"):
+            group["lr"] = setup.config.lr * setup.config.weights[int(group["name"][4:])]
+    net, criteria, optimizer = setup.net, setup.data.criteria, setup.optimizer
+    return lambda batch: per_task_lr(net, batch, criteria, optimizer)
+
+
+def alternating_steps_problem(config: TrainConfig) -> str | None:
+    """Why a config cannot run the blog post's recipe 2 (None if it can)."""
+    if len(config.hidden) == 1:
+        return None
+    return (
+        f"hidden={config.hidden!r} is not allowed with strategy='alternating_steps': use one trunk layer, e.g. (32,). "
+        "The recipe calls step() between two backward calls on one graph; with two or more trunk layers that "
+        "step() changes, in place, a trunk weight the second backward still needs (PyTorch raises 'modified by "
+        "an inplace operation'). Even one layer only works because zero_grad() sets the gradients to None (the "
+        "default since PyTorch 2.0), so the first step() leaves the other head alone; see notebook 03"
     )
-}
-
-
-def make_optimizer(
-    net: nn.Module, name: str, lr: float, momentum: float = 0.0, head_lrs: Sequence[float] | None = None
-) -> torch.optim.Optimizer:
-    """SGD or Adam with one param group for the trunk and one per head.
-
-    `head_lrs[i]`, if given, is head i's learning rate; the trunk keeps `lr`.
-    """
-    heads_lr = head_lrs if head_lrs is not None else [lr] * len(net.heads)
-    groups = [{"params": net.trunk.parameters(), "lr": lr, "name": "trunk"}]
-    groups += [
-        {"params": head.parameters(), "lr": head_lr, "name": f"head{i}"}
-        for i, (head, head_lr) in enumerate(zip(net.heads, heads_lr, strict=True))
-    ]
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr)
-    raise ValueError(f"optimizer={name!r} is not known; choose 'sgd' or 'adam'")
-
-
-import mtl_teach.gradient_strategies  # noqa: E402, F401  (registers pcgrad, mgda, cagrad, upgrad, imtl_g)
-from mtl_teach import weighting  # noqa: E402, F401  (registers uncertainty, dwa, gradnorm)

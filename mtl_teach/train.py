@@ -2,44 +2,54 @@
 
 `training_run(config)` is the same loop as a generator that yields after
 every step, so a caller (the playground) can train in chunks and stay
-responsive; `train` simply runs it to the end.
+responsive; `train` simply runs it to the end. The loop knows no strategy:
+it asks the registry for the run's step function and records what each
+step returns.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from mtl_teach.config import TrainConfig
-from mtl_teach.data import MultiDigitsData, TwoTaskData, batch_indices, multi_digits, two_task
-from mtl_teach.losses import MultiTaskLoss
+from mtl_teach.data import batch_indices, multi_digits, two_task
 from mtl_teach.models import SharedTrunkNet
-from mtl_teach.strategies import STRATEGIES, make_optimizer
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; `History.diverged_at` has the step."""
+from mtl_teach.registry import STRATEGIES
+from mtl_teach.strategies import Setup, StepFn, StepResult, TrainingDiverged
 
 
 @dataclass
 class History:
-    """What a run recorded: per-step losses, and how it ended."""
+    """What a run recorded: per-step losses and weights, and how it ended.
+
+    Series keys (`series(key)`): a task name (its loss), "total" (the
+    weighted objective), "weight/<task>" (the weight of that task's loss),
+    or any key of `extras` (what the method measured, e.g. "cosine").
+    """
 
     config: TrainConfig
     task_names: tuple[str, ...]
-    losses: dict[str, list[float]] = field(default_factory=dict)  # task -> per-step loss
-    total: list[float] = field(default_factory=list)  # sum of w_i * L_i (learned w_i where a method learns them)
-    diverged_at: int | None = None  # first step with a NaN/inf loss
+    losses: dict[str, list[float]] = field(default_factory=dict)  # task -> per-step loss, before the update
+    weights: dict[str, list[float]] = field(default_factory=dict)  # task -> per-step weight of its loss
+    total: list[float] = field(default_factory=list)  # sum of w_i * L_i with the weights of each step
+    extras: dict[str, list[float]] = field(default_factory=dict)  # other per-step series a method reports
+    diverged_at: int | None = None  # the step at which something became NaN/inf
+    diverged_because: str = ""
     stopped_at: int | None = None  # set when a caller stopped the run early
-    metrics: dict[str, float] = field(default_factory=dict)  # on all data, at the end
-    extras: dict[str, list[float]] = field(default_factory=dict)  # per-step series a method reports
+    metrics: dict[str, float] = field(default_factory=dict)  # on held-out data, at the end
     elapsed_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in self.task_names:
+            self.losses.setdefault(name, [])
+            self.weights.setdefault(name, [])
 
     @property
     def steps_done(self) -> int:
@@ -54,7 +64,7 @@ class History:
         """One line for a status bar or the CLI."""
         if self.diverged_at is not None:
             return (
-                f"diverged: the loss became NaN/inf at step {self.diverged_at} "
+                f"diverged: {self.diverged_because} at step {self.diverged_at} "
                 f"(lr={self.config.lr:g}, optimizer={self.config.optimizer}); try a smaller lr"
             )
         last = ", ".join(f"{n} {v[-1]:.4g}" for n, v in self.losses.items() if v)
@@ -64,80 +74,113 @@ class History:
     def final_losses(self) -> dict[str, float]:
         return {name: values[-1] for name, values in self.losses.items()}
 
+    def series(self, key: str) -> list[float]:
+        """The per-step values of one series (see the class docstring); empty if not recorded."""
+        if key in self.losses:
+            return self.losses[key]
+        if key == "total":
+            return self.total
+        kind, _, task = key.partition("/")
+        if kind == "weight" and task in self.weights:
+            return self.weights[task]
+        return self.extras.get(key, [])
 
-@dataclass
-class Setup:
-    """The pieces of a run, built from a config; `train` and tests share them."""
+    def record(self, result: StepResult) -> None:
+        """Append one step's measurements; raise TrainingDiverged if a loss or the total is NaN/inf."""
+        losses = result.losses.tolist()
+        weights = torch.as_tensor(result.weights, dtype=torch.float64).tolist()
+        total = sum(w * loss for w, loss in zip(weights, losses, strict=True))
+        if not all(map(math.isfinite, [*losses, total])):
+            raise TrainingDiverged("the loss became NaN/inf")
+        for name, loss, weight in zip(self.task_names, losses, weights, strict=True):
+            self.losses[name].append(loss)
+            self.weights[name].append(weight)
+        self.total.append(total)
+        for key, value in result.extras.items():
+            self.extras.setdefault(key, []).append(float(value))
 
-    data: TwoTaskData | MultiDigitsData
-    net: SharedTrunkNet
-    criterion: MultiTaskLoss
-    optimizer: torch.optim.Optimizer
-    step: Callable
 
-
-def make_data(config: TrainConfig) -> TwoTaskData | MultiDigitsData:
+def make_data(config: TrainConfig):
     """The dataset that `config.dataset` names, made from the config's seed and dtype."""
     dtype = getattr(torch, config.dtype)
     if config.dataset == "multi_digits":
         return multi_digits(seed=config.seed, dtype=dtype)
     return two_task(
-        config.n_samples, config.n_features, config.relatedness, config.regression_scale, seed=config.seed, dtype=dtype
+        config.n_samples,
+        config.n_features,
+        config.relatedness,
+        config.regression_scale,
+        seed=config.seed,
+        dtype=dtype,
+        classification_loss=config.classification_loss,
     )
+
+
+def make_optimizer(net: SharedTrunkNet, name: str, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
+    """SGD or Adam with one param group for the trunk ("trunk") and one per head ("head0", ...)."""
+    groups = [{"params": net.trunk.parameters(), "name": "trunk"}]
+    groups += [{"params": head.parameters(), "name": f"head{i}"} for i, head in enumerate(net.heads)]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    raise ValueError(f"optimizer={name!r} is not known; choose 'sgd' or 'adam'")
 
 
 def build(config: TrainConfig) -> Setup:
-    """Data, model, loss, optimizer and step function for `config`."""
+    """Data, model and optimizer for `config` (the strategy builds its step from them)."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {config!r}; e.g. build(TrainConfig(strategy='mgda'))")
     data = make_data(config)
-    digits = config.dataset == "multi_digits"  # two 10-class heads and cross-entropy losses
-    net = SharedTrunkNet(
-        data.X.shape[1], config.hidden, (10, 10) if digits else (1, 1), seed=config.seed, dtype=data.X.dtype
-    )
-    strategy = STRATEGIES[config.strategy]
-    criterion = MultiTaskLoss(
-        config.weights if not strategy.weights_are_head_lrs else (1.0, 1.0),
-        criteria=(nn.CrossEntropyLoss(), nn.CrossEntropyLoss()) if digits else None,  # None: the default pair
-        from_logits=config.classification_loss == "logits",
-    )
-    head_lrs = [config.lr * w for w in config.weights] if strategy.weights_are_head_lrs else None
-    optimizer = make_optimizer(net, config.optimizer, config.lr, config.momentum, head_lrs)
-    setup = Setup(data, net, criterion, optimizer, strategy.step)
-    if strategy.make_step is not None:
-        setup.step = strategy.make_step(setup)
-    if config.strategy == "alternating_steps":
-        setup.step = functools.partial(setup.step, order=config.task_order)
-    return setup
+    net = SharedTrunkNet(data.X.shape[1], config.hidden, data.head_dims, seed=config.seed, dtype=data.X.dtype)
+    return Setup(config, data, net, make_optimizer(net, config.optimizer, config.lr, config.momentum))
 
 
-def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[History]:
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread here (OpenMP keeps the setting per thread).
+
+    These models are tiny: more threads do not help, and on a busy 2-core
+    machine OpenMP's waiting threads made a 300-step run 10-40x slower. One
+    thread also makes a run's numbers the same whatever the caller's setting.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def training_run(
+    config: TrainConfig, setup: Setup | None = None, make_step: Callable[[Setup], StepFn] | None = None
+) -> Iterator[History]:
     """Train step by step, yielding the (growing) History after each step.
 
-    Stops at the first NaN/inf loss and records `diverged_at` instead of
-    raising; closing the generator early marks the run as stopped.
+    `setup` replaces `build(config)`; `make_step` replaces the registry's
+    (e.g. a method with other settings: `partial(make_dwa_step, window=3)`).
+    Stops at the first NaN/inf loss or gradient and records `diverged_at`
+    instead of raising; closing the generator early marks the run as stopped.
     """
+    if setup is not None and setup.config != config:
+        raise ValueError(f"setup was built for another config ({setup.config}); pass the config it was built for")
     s = setup if setup is not None else build(config)
-    history = History(config, s.data.task_names, {n: [] for n in s.data.task_names})
-    weights = s.criterion.weights
+    with one_torch_thread():
+        step = (make_step or STRATEGIES[config.strategy].make_step)(s)
+    history = History(config, s.data.task_names)
     start = time.perf_counter()
     try:
         for step_number, idx in enumerate(batch_indices(len(s.data), config.batch_size, config.steps, config.seed)):
-            batch = (s.data.X[idx], [t[idx] for t in s.data.targets])
-            losses = s.step(s.net, batch, s.criterion, s.optimizer, weights).tolist()
-            if not all(map(math.isfinite, losses)):
-                history.diverged_at = step_number
+            try:
+                with one_torch_thread():
+                    history.record(step((s.data.X[idx], [t[idx] for t in s.data.targets])))
+            except TrainingDiverged as why:
+                history.diverged_at, history.diverged_because = step_number, str(why)
                 break
-            for name, value in zip(s.data.task_names, losses):
-                history.losses[name].append(value)
-            extras = getattr(s.step, "last_extras", {})
-            # A weighting method that learns its weights reports them as "weight/<task>".
-            step_weights = [float(extras.get(f"weight/{name}", w)) for name, w in zip(s.data.task_names, weights)]
-            history.total.append(sum(w * v for w, v in zip(step_weights, losses)))
-            for key, value in extras.items():
-                history.extras.setdefault(key, []).append(float(value))
             history.elapsed_s = time.perf_counter() - start
             yield history
         if history.diverged_at is None:
-            history.metrics = evaluate(s.net, s.data)
+            _finish(history, s.net, s.data)
     except GeneratorExit:
         history.stopped_at = history.steps_done
         raise
@@ -146,20 +189,15 @@ def training_run(config: TrainConfig, setup: Setup | None = None) -> Iterator[Hi
     yield history
 
 
-@torch.no_grad()
-def evaluate(net: SharedTrunkNet, data: TwoTaskData | MultiDigitsData) -> dict[str, float]:
-    """Accuracy of the classification head, RMSE of the regression head;
-    for multi_digits, each head's accuracy on the held-out test pairs."""
-    if isinstance(data, MultiDigitsData):
-        outputs = net(data.X_test)
-        return {
-            f"{name} accuracy": (logits.argmax(dim=1) == y).float().mean().item()
-            for name, logits, y in zip(data.task_names, outputs, data.test_targets)
-        }
-    logits, y_hat = net(data.X)
-    accuracy = ((logits > 0).to(data.y_class.dtype) == data.y_class).float().mean().item()
-    rmse = torch.sqrt(torch.mean((y_hat - data.y_reg) ** 2)).item()
-    return {"accuracy": accuracy, "rmse": rmse}
+def _finish(history: History, net: nn.Module, data) -> None:
+    """Held-out metrics at the end; non-finite parameters or metrics mean the run diverged."""
+    with one_torch_thread():
+        metrics = data.evaluate(net)
+        finite = all(torch.isfinite(p).all() for p in net.parameters())
+    if finite and all(map(math.isfinite, metrics.values())):
+        history.metrics = metrics
+    else:
+        history.diverged_at, history.diverged_because = history.steps_done, "the parameters became NaN/inf"
 
 
 def train(
@@ -173,6 +211,11 @@ def train(
     `on_step(history)` is called after every step (live plots throttle
     themselves); `should_stop()` returning True ends the run early.
     """
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(
+            f"train() takes a TrainConfig (or keywords), got {config!r}; "
+            f"write train(strategy='weighted_sum', steps=100) or train(TrainConfig(...)), or train(**settings)"
+        )
     config = config or TrainConfig()
     if changes:
         config = config.replace(**changes)

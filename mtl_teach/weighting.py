@@ -1,11 +1,10 @@
-"""Methods that learn the loss weights while the network trains.
+"""Methods that choose the loss weights while the network trains.
 
-Each is a strategy with state (its weights, a loss history), so it is
-registered with `make_step(setup)`, which builds a fresh step function
-for one run. They choose the weights themselves: the config's alpha and
-beta are not used. Each step sets `step.last_extras["weight/<task>"]`
-(the weights used at that step), which the loop records in
-`History.extras`, so the weights can be plotted while they move.
+Each `make_*_step(setup)` builds one run's step function, with the state the
+method keeps (its weights, a loss history); learned weights join the run's
+optimizer as a param group of their own. They choose the weights
+themselves: the config's alpha and beta are not used. Each step returns the
+weights it used (`StepResult.weights`), which the loop records per step.
 
 - uncertainty: Kendall, Gal & Cipolla (2018)
 - dwa:         Liu, Johns & Davison (2019), dynamic weight average
@@ -14,27 +13,15 @@ beta are not used. Each step sets `step.last_extras["weight/<task>"]`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
-from mtl_teach.strategies import StepFn, Strategy, register, task_losses
-
-if TYPE_CHECKING:  # only for type hints: train.py imports the strategies, not the other way round
-    from mtl_teach.train import Setup
-
-
-def _named(task_names: tuple[str, ...], prefix: str, values: torch.Tensor) -> dict[str, float]:
-    """{"<prefix>/<task>": value} for the live plots."""
-    return {f"{prefix}/{name}": v for name, v in zip(task_names, values.tolist(), strict=True)}
+from mtl_teach.losses import task_losses
+from mtl_teach.strategies import Setup, StepFn, StepResult
 
 
 def _dtype(setup: Setup) -> torch.dtype:
     return next(setup.net.parameters()).dtype
-
-
-# --- Uncertainty weighting -------------------------------------------------------------------------------
 
 
 def make_uncertainty_step(setup: Setup) -> StepFn:
@@ -48,27 +35,22 @@ def make_uncertainty_step(setup: Setup) -> StepFn:
     1 / (2 L_i): a task with a larger (noisier) loss gets a smaller
     weight, and the s_i / 2 term stops every weight from going to 0.
     The s_i start at 0 (weights 1/2) and are trained by the run's
-    optimizer, as an extra param group with the network's lr.
+    optimizer, as a param group named "log_vars" with the network's lr.
     """
-    log_vars = torch.zeros(len(setup.net.heads), dtype=_dtype(setup), requires_grad=True)
+    log_vars = torch.zeros(len(setup.data.task_names), dtype=_dtype(setup), requires_grad=True)
     setup.optimizer.add_param_group({"params": [log_vars], "name": "log_vars"})
-    task_names = setup.data.task_names
+    net, criteria, optimizer = setup.net, setup.data.criteria, setup.optimizer
 
-    def uncertainty_step(net, batch, criterion, optimizer, weights) -> torch.Tensor:
-        losses = torch.stack(task_losses(net, batch, criterion))
+    def uncertainty_step(batch) -> StepResult:
+        losses = torch.stack(task_losses(net, batch, criteria))
         task_weights = torch.exp(-log_vars) / 2
         objective = (task_weights * losses + log_vars / 2).sum()
         optimizer.zero_grad()
         objective.backward()
         optimizer.step()
-        uncertainty_step.last_extras = _named(task_names, "weight", task_weights.detach())
-        return losses.detach()
+        return StepResult(losses.detach(), task_weights.detach())
 
-    uncertainty_step.log_vars = log_vars  # for inspection: s_i = log sigma_i^2
     return uncertainty_step
-
-
-# --- Dynamic weight average ------------------------------------------------------------------------------
 
 
 def dwa_weights(previous: torch.Tensor, before_previous: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
@@ -97,17 +79,18 @@ def make_dwa_step(setup: Setup, temperature: float = 2.0, window: int | None = N
         raise ValueError(f"temperature={temperature!r} must be positive")
     if window is not None and (not isinstance(window, int) or window < 1):
         raise ValueError(f"window={window!r} must be a whole number of steps, at least 1 (or None: one epoch)")
-    task_names, equal_weights = setup.data.task_names, torch.ones(len(setup.net.heads), dtype=_dtype(setup))
+    size = window or max(1, len(setup.data) // min(setup.config.batch_size, len(setup.data)))
+    equal_weights = torch.ones(len(setup.data.task_names), dtype=_dtype(setup))
+    net, criteria, optimizer = setup.net, setup.data.criteria, setup.optimizer
     epoch_means: list[torch.Tensor] = []  # mean task losses of each finished window
     this_epoch: list[torch.Tensor] = []
 
-    def dwa_step(net, batch, criterion, optimizer, weights) -> torch.Tensor:
-        size = window or max(1, len(setup.data) // len(batch[0]))
+    def dwa_step(batch) -> StepResult:
         if len(epoch_means) < 2:
             task_weights = equal_weights  # the paper's first two epochs
         else:
             task_weights = dwa_weights(epoch_means[-1], epoch_means[-2], temperature)
-        losses = torch.stack(task_losses(net, batch, criterion))
+        losses = torch.stack(task_losses(net, batch, criteria))
         optimizer.zero_grad()
         (task_weights * losses).sum().backward()
         optimizer.step()
@@ -115,13 +98,9 @@ def make_dwa_step(setup: Setup, temperature: float = 2.0, window: int | None = N
         if len(this_epoch) == size:
             epoch_means.append(torch.stack(this_epoch).mean(dim=0))
             this_epoch.clear()
-        dwa_step.last_extras = _named(task_names, "weight", task_weights)
-        return losses.detach()
+        return StepResult(losses.detach(), task_weights)
 
     return dwa_step
-
-
-# --- GradNorm --------------------------------------------------------------------------------------------
 
 
 def last_shared_layer(net: nn.Module) -> torch.Tensor:
@@ -137,19 +116,20 @@ def make_gradnorm_step(setup: Setup, alpha: float = 1.5) -> StepFn:
       r_i = (L_i / L_i(0)) / mean_j (L_j / L_j(0))     (relative inverse training rate)
       L_grad = sum_i | G_i - G_mean * r_i^alpha |      (the target is held constant)
     The network takes a step on sum_i w_i L_i; the weights take a step on
-    L_grad alone (same optimizer, an extra param group), and are then
-    renormalised to sum to T tasks. A task that lags behind (r_i > 1)
-    gets a larger gradient norm; `alpha` sets how strongly (0: equal norms).
+    L_grad alone (same optimizer, a param group named "gradnorm_weights"),
+    and are then renormalised to sum to T tasks. A task that lags behind
+    (r_i > 1) gets a larger gradient norm; `alpha` sets how strongly (0: equal norms).
     """
     if not alpha >= 0:
         raise ValueError(f"alpha={alpha!r} must be a number >= 0 (0 asks for equal gradient norms)")
-    n_tasks, task_names = len(setup.net.heads), setup.data.task_names
+    task_names, n_tasks = setup.data.task_names, len(setup.data.task_names)
     task_weights = torch.ones(n_tasks, dtype=_dtype(setup), requires_grad=True)
     setup.optimizer.add_param_group({"params": [task_weights], "name": "gradnorm_weights"})
+    net, criteria, optimizer = setup.net, setup.data.criteria, setup.optimizer
     initial_losses: list[torch.Tensor] = []  # L_i(0), from the first step
 
-    def gradnorm_step(net, batch, criterion, optimizer, weights) -> torch.Tensor:
-        losses = torch.stack(task_losses(net, batch, criterion))
+    def gradnorm_step(batch) -> StepResult:
+        losses = torch.stack(task_losses(net, batch, criteria))
         if not initial_losses:
             initial_losses.append(losses.detach())
         W = last_shared_layer(net)
@@ -158,33 +138,14 @@ def make_gradnorm_step(setup: Setup, alpha: float = 1.5) -> StepFn:
         loss_ratio = losses.detach() / initial_losses[0]
         target = (G.mean() * (loss_ratio / loss_ratio.mean()) ** alpha).detach()
         grad_loss = (G - target).abs().sum()
+        used = task_weights.detach().clone()
         optimizer.zero_grad()
-        (task_weights.detach() * losses).sum().backward()  # the network's gradient
+        (used * losses).sum().backward()  # the network's gradient
         task_weights.grad = torch.autograd.grad(grad_loss, task_weights)[0]  # the weights' gradient
-        gradnorm_step.last_extras = {
-            **_named(task_names, "weight", task_weights.detach()),
-            **_named(task_names, "grad_norm", G.detach()),
-        }
         optimizer.step()
         with torch.no_grad():  # keep them positive, then renormalise: sum_i w_i = T
             task_weights.clamp_(min=1e-6).mul_(n_tasks / task_weights.sum())
-        return losses.detach()
+        extras = {f"grad_norm/{name}": g for name, g in zip(task_names, G.tolist())}
+        return StepResult(losses.detach(), used, extras)
 
-    gradnorm_step.task_weights = task_weights
     return gradnorm_step
-
-
-register(
-    Strategy(
-        "uncertainty",
-        None,
-        "learned weights exp(-s_i)/2, s_i = log sigma_i^2 (Kendall et al. 2018)",
-        make_step=make_uncertainty_step,
-    )
-)
-register(
-    Strategy("dwa", None, "weights from how fast each loss fell last epoch (Liu et al. 2019)", make_step=make_dwa_step)
-)
-register(
-    Strategy("gradnorm", None, "weights that balance gradient norms (Chen et al. 2018)", make_step=make_gradnorm_step)
-)

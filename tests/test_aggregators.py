@@ -1,6 +1,7 @@
 """Properties of the gradient methods (TorchJD-style), and cross-checks against TorchJD.
 
-G is always a T x D matrix of task gradients, float64, drawn from seeded
+Each method returns task weights; its direction is `weights @ G`. G is a T x D
+matrix of task gradients, float64 unless said otherwise, drawn from seeded
 generators so every case is reproducible.
 """
 
@@ -19,6 +20,13 @@ from mtl_teach import aggregators as agg
 SEEDS = range(25)
 SHAPES = [(2, 3), (2, 10), (3, 4), (3, 10), (5, 8)]
 ORDER_INVARIANT = ["mean", "sum", "mgda", "cagrad", "upgrad", "imtl_g"]
+METHODS = list(agg.WEIGHTINGS)
+
+
+def direction(name_or_method, G: torch.Tensor, **kwargs) -> torch.Tensor:
+    """The update direction of a method: its task weights applied to G."""
+    method = agg.WEIGHTINGS[name_or_method] if isinstance(name_or_method, str) else name_or_method
+    return method(G, **kwargs) @ G
 
 
 def random_G(seed: int, T: int, D: int) -> torch.Tensor:
@@ -48,31 +56,31 @@ def all_cases():
 def test_pcgrad_matches_a_hand_computed_example():
     G = torch.tensor([[1.0, 0.0], [-1.0, 1.0]], dtype=torch.float64)  # <g1, g2> = -1
     # g1 - (-1 / |g2|^2) g2 = (0.5, 0.5);  g2 - (-1 / |g1|^2) g1 = (0, 1)
-    torch.testing.assert_close(agg.pcgrad(G), torch.tensor([0.5, 1.5], dtype=torch.float64))
+    torch.testing.assert_close(direction(agg.pcgrad, G), torch.tensor([0.5, 1.5], dtype=torch.float64))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_pcgrad_result_never_conflicts_with_either_of_two_tasks(seed):
     G = conflicting_pair(seed)
     assert G[0] @ G[1] < 0  # the case is a real conflict
-    d = agg.pcgrad(G)
+    d = direction(agg.pcgrad, G)
     assert (G @ d >= -1e-12 * G.norm() ** 2).all()
 
 
 @pytest.mark.parametrize("seed, T, D", all_cases()[::3])
 def test_pcgrad_is_the_plain_sum_when_no_pair_conflicts(seed, T, D):
     G = agreeing(seed, T, D)
-    torch.testing.assert_close(agg.pcgrad(G), G.sum(dim=0), rtol=0, atol=0)
+    assert torch.equal(agg.pcgrad(G), torch.ones(T, dtype=G.dtype))  # nothing projected: weights exactly 1
 
 
 def test_pcgrad_random_order_is_reproducible_with_a_seeded_generator():
     G = random_G(1, 5, 8)
-    first = agg.pcgrad(G, generator=torch.Generator().manual_seed(3))
-    again = agg.pcgrad(G, generator=torch.Generator().manual_seed(3))
+    first = direction(agg.pcgrad, G, generator=torch.Generator().manual_seed(3))
+    again = direction(agg.pcgrad, G, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(first, again, rtol=0, atol=0)
     # Some seed visits the tasks in another order and lands elsewhere (order matters for T > 2).
-    others = [agg.pcgrad(G, generator=torch.Generator().manual_seed(s)) for s in range(10)]
-    assert max((o - agg.pcgrad(G)).abs().max().item() for o in others) > 1e-6
+    others = [direction(agg.pcgrad, G, generator=torch.Generator().manual_seed(s)) for s in range(10)]
+    assert max((o - direction(agg.pcgrad, G)).abs().max().item() for o in others) > 1e-6
 
 
 # --- MGDA ---
@@ -81,7 +89,7 @@ def test_pcgrad_random_order_is_reproducible_with_a_seeded_generator():
 @pytest.mark.parametrize("seed, T, D", all_cases())
 def test_mgda_is_the_min_norm_point_of_the_convex_hull(seed, T, D):
     G = random_G(seed, T, D)
-    d = agg.mgda(G)
+    d = direction(agg.mgda, G)
     # Optimality on the hull: every g_i lies beyond the plane through d orthogonal to d.
     assert ((G @ d) >= d @ d - 1e-9 * G.norm() ** 2).all()
     # d is in the hull: d = G^T w with w >= 0, sum w = 1 (solve with the extra row of ones).
@@ -98,16 +106,16 @@ def test_mgda_two_tasks_equals_a_brute_force_search_over_the_segment(seed):
     gamma = torch.linspace(0, 1, 200_001, dtype=torch.float64).unsqueeze(1)
     norms = (gamma * G[0] + (1 - gamma) * G[1]).norm(dim=1)
     best = gamma[norms.argmin()].item() * G[0] + (1 - gamma[norms.argmin()].item()) * G[1]
-    d = agg.mgda(G)
+    d = direction(agg.mgda, G)
     assert d.norm() <= norms.min() + 1e-12  # never worse than any grid point
     torch.testing.assert_close(d, best, atol=1e-4 * G.norm().item(), rtol=0)  # grid spacing 5e-6
 
 
 def test_mgda_is_zero_when_zero_is_in_the_hull_and_g_when_all_agree():
     opposed = torch.tensor([[1.0, 2.0], [-2.0, -4.0]], dtype=torch.float64)
-    torch.testing.assert_close(agg.mgda(opposed), torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(direction(agg.mgda, opposed), torch.zeros(2, dtype=torch.float64))
     same = torch.tensor([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]], dtype=torch.float64)
-    torch.testing.assert_close(agg.mgda(same), same[0])
+    torch.testing.assert_close(direction(agg.mgda, same), same[0])
 
 
 # --- CAGrad ---
@@ -128,14 +136,16 @@ def cagrad_reference(G: torch.Tensor, c: float) -> torch.Tensor:
 @pytest.mark.parametrize("seed, T, D", all_cases()[::2])
 def test_cagrad_matches_the_official_algorithm(seed, T, D):
     G = random_G(seed, T, D)
-    torch.testing.assert_close(agg.cagrad(G, c=0.5), cagrad_reference(G, 0.5), atol=1e-5 * G.norm().item(), rtol=0)
+    torch.testing.assert_close(
+        direction(agg.cagrad, G, c=0.5), cagrad_reference(G, 0.5), atol=1e-5 * G.norm().item(), rtol=0
+    )
 
 
 @pytest.mark.parametrize("seed, T, D", all_cases()[::2])
 def test_cagrad_is_the_best_direction_for_the_worst_task_within_its_ball(seed, T, D):
     G, c = random_G(seed, T, D), 0.5
     g0 = G.mean(dim=0)
-    d = agg.cagrad(G, c=c)
+    d = direction(agg.cagrad, G, c=c)
     torch.testing.assert_close((d - g0).norm(), c * g0.norm())  # on the ball's surface
     # No other point of the ball does better for the worst-off task.
     gen = torch.Generator().manual_seed(seed)
@@ -148,14 +158,14 @@ def test_cagrad_is_the_best_direction_for_the_worst_task_within_its_ball(seed, T
 @pytest.mark.parametrize("seed, T, D", all_cases()[::3])
 def test_cagrad_with_c_zero_is_the_mean_and_large_c_points_like_mgda(seed, T, D):
     G = random_G(seed, T, D)
-    torch.testing.assert_close(agg.cagrad(G, c=0.0), G.mean(dim=0), rtol=0, atol=0)
-    far = agg.cagrad(G, c=1e6)
-    assert torch.nn.functional.cosine_similarity(far, agg.mgda(G), dim=0) > 1 - 1e-6
+    assert torch.equal(agg.cagrad(G, c=0.0), torch.full((T,), 1 / T, dtype=G.dtype))  # exactly the mean
+    far = direction(agg.cagrad, G, c=1e6)
+    assert torch.nn.functional.cosine_similarity(far, direction(agg.mgda, G), dim=0) > 1 - 1e-6
 
 
 def test_cagrad_rejects_a_negative_c():
     with pytest.raises(ValueError, match=r"c=-0\.5 is not allowed"):
-        agg.cagrad(random_G(0, 2, 3), c=-0.5)
+        direction(agg.cagrad, random_G(0, 2, 3), c=-0.5)
 
 
 # --- UPGrad and IMTL-G ---
@@ -165,25 +175,25 @@ def test_cagrad_rejects_a_negative_c():
 def test_upgrad_and_mgda_never_conflict_with_any_task(seed, T, D):
     G = random_G(seed, T, D)
     for method in (agg.upgrad, agg.mgda):
-        assert (G @ method(G) >= -1e-9 * G.norm() ** 2).all(), method.__name__
+        assert (G @ direction(method, G) >= -1e-9 * G.norm() ** 2).all(), method.__name__
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_upgrad_for_two_tasks_is_half_of_pcgrad(seed):
     G = conflicting_pair(seed)
-    torch.testing.assert_close(agg.upgrad(G), agg.pcgrad(G) / 2)
+    torch.testing.assert_close(direction(agg.upgrad, G), direction(agg.pcgrad, G) / 2)
 
 
 @pytest.mark.parametrize("seed, T, D", all_cases()[::3])
 def test_upgrad_is_the_mean_when_no_pair_conflicts(seed, T, D):
     G = agreeing(seed, T, D)
-    torch.testing.assert_close(agg.upgrad(G), G.mean(dim=0))
+    torch.testing.assert_close(direction(agg.upgrad, G), G.mean(dim=0))
 
 
 @pytest.mark.parametrize("seed, T, D", all_cases())
 def test_imtl_g_projects_equally_on_every_unit_task_gradient(seed, T, D):
     G = random_G(seed, T, D)
-    d = agg.imtl_g(G)
+    d = direction(agg.imtl_g, G)
     projections = (G / G.norm(dim=1, keepdim=True)) @ d
     torch.testing.assert_close(projections, projections[0].expand(T))
     w = torch.linalg.lstsq(G.T, d.unsqueeze(1)).solution.squeeze(1)  # d = G^T w
@@ -202,40 +212,45 @@ ORDER_CASES += [("pcgrad", case) for case in all_cases() if case[1] == 2]
 def test_invariant_to_task_order(name, case):
     seed, T, D = case
     G = random_G(seed, T, D)
-    aggregate = agg.AGGREGATORS[name]
     for perm in itertools.islice(itertools.permutations(range(T)), 6):
-        torch.testing.assert_close(aggregate(G[list(perm)]), aggregate(G), atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(direction(name, G[list(perm)]), direction(name, G), atol=1e-9, rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+@pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("scale", [1e-3, 7.0])
 def test_scaling_all_gradients_scales_the_result(name, scale):
     G = random_G(4, 3, 6)
-    aggregate = agg.AGGREGATORS[name]
-    torch.testing.assert_close(aggregate(scale * G), scale * aggregate(G), atol=1e-9 * scale, rtol=1e-7)
+    torch.testing.assert_close(direction(name, scale * G), scale * direction(name, G), atol=1e-9 * scale, rtol=1e-7)
 
 
-@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+@pytest.mark.parametrize("name", METHODS)
 def test_identical_task_gradients_give_the_mean_or_the_sum(name):
     g = random_G(5, 1, 6)[0]
     G = g.repeat(3, 1)
     expected = {"sum": 3 * g, "pcgrad": 3 * g, "cagrad": 1.5 * g}.get(name, g)  # CAGrad: (1 + c) g, c = 0.5
-    torch.testing.assert_close(agg.AGGREGATORS[name](G), expected)
+    torch.testing.assert_close(direction(name, G), expected)
 
 
-@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
+@pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("bad", [torch.zeros(4), torch.zeros(0, 3), torch.zeros(2, 2, 2)])
 def test_a_non_matrix_input_is_rejected_naming_its_shape(name, bad):
     with pytest.raises(ValueError, match=r"T x D matrix .* got \(" + ", ".join(map(str, bad.shape))):
-        agg.AGGREGATORS[name](bad)
+        direction(name, bad)
 
 
-@pytest.mark.parametrize("name", list(agg.AGGREGATORS))
-@pytest.mark.parametrize("bad_value", [math.nan, math.inf])
-def test_a_non_finite_gradient_gives_a_non_finite_direction_not_an_error(name, bad_value):
-    """When training diverges the loop must see NaN/inf and report it, not crash in a solver."""
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("bad_value", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_gradient_is_refused_with_a_clear_error(name, bad_value):
+    """The training step checks G first and reports divergence; called directly, a method says what is wrong."""
     G = torch.tensor([[bad_value, 1.0], [1.0, 2.0]], dtype=torch.float64)
-    assert not torch.isfinite(agg.AGGREGATORS[name](G)).all()
+    with pytest.raises(ValueError, match="NaN or infinite entries"):
+        agg.WEIGHTINGS[name](G)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_an_integer_matrix_is_refused_naming_its_dtype(name):
+    with pytest.raises(ValueError, match="dtype torch.int64"):
+        agg.WEIGHTINGS[name](torch.tensor([[1, 0], [-1, 1]]))
 
 
 # --- cross-checks against TorchJD 0.18 on random matrices ---
@@ -255,7 +270,7 @@ def test_cagrad_agrees_with_torchjd_and_is_never_worse(c, seed, T, D):
     """TorchJD solves CAGrad's dual with cvxpy (Clarabel, an interior-point solver, to about 1e-4 here):
     the two directions agree to that precision, and ours serves the worst-off task at least as well."""
     G = random_G(seed, T, D)
-    ours, theirs = agg.cagrad(G, c=c), jd.CAGrad(c=c, norm_eps=0.0)(G)
+    ours, theirs = direction(agg.cagrad, G, c=c), jd.CAGrad(c=c, norm_eps=0.0)(G)
     torch.testing.assert_close(ours, theirs, atol=2e-4 * G.norm().item(), rtol=0)
     assert (G @ ours).min() >= (G @ theirs).min() - 1e-12
 
@@ -264,7 +279,7 @@ def test_cagrad_agrees_with_torchjd_and_is_never_worse(c, seed, T, D):
 @pytest.mark.parametrize("seed, T, D", all_cases()[::2])
 def test_agrees_with_torchjd(name, seed, T, D):
     G = random_G(seed, T, D)
-    torch.testing.assert_close(agg.AGGREGATORS[name](G), TORCHJD[name]()(G), atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(direction(name, G), TORCHJD[name]()(G), atol=1e-9, rtol=1e-9)
 
 
 @pytest.mark.parametrize("seed, T, D", all_cases()[::2])
@@ -273,7 +288,7 @@ def test_pcgrad_random_order_agrees_with_torchjd(seed, T, D):
     G = random_G(seed, T, D)
     torch.manual_seed(seed)
     theirs = jd.PCGrad()(G)
-    ours = agg.pcgrad(G, generator=torch.Generator().manual_seed(seed))
+    ours = direction(agg.pcgrad, G, generator=torch.Generator().manual_seed(seed))
     torch.testing.assert_close(ours, theirs, atol=1e-9, rtol=1e-9)
 
 
@@ -282,7 +297,84 @@ def test_mgda_agrees_with_torchjd_and_is_never_longer(seed, T, D):
     """TorchJD runs plain Frank-Wolfe (slow to converge for T > 2): ours is at least as short."""
     G = random_G(seed, T, D)
     theirs = jd.MGDA(epsilon=1e-12, max_iters=2000)(G)
-    ours = agg.mgda(G)
+    ours = direction(agg.mgda, G)
     assert ours.norm() <= theirs.norm() + 1e-12
     tol = 1e-9 if T == 2 else 1e-2  # exact for two tasks
     torch.testing.assert_close(ours, theirs, atol=tol * G.norm().item(), rtol=0)
+
+
+# --- edge cases every method must survive (TorchJD's property-test style) ---
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("T, D", [(1, 4), (2, 3), (3, 5)])
+def test_all_zero_gradients_give_a_zero_direction(name, T, D):
+    G = torch.zeros(T, D, dtype=torch.float64)
+    weights = agg.WEIGHTINGS[name](G)
+    assert weights.shape == (T,) and torch.isfinite(weights).all()
+    assert torch.equal(weights @ G, torch.zeros(D, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_single_task_gets_its_own_gradient_back(name):
+    g = random_G(7, 1, 6)
+    expected = {"cagrad": 1.5}.get(name, 1.0)  # CAGrad with one task: g0 + c |g0| g0 / |g0| = (1 + c) g
+    torch.testing.assert_close(direction(name, g), expected * g[0], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("scale", [0.0, 1e-20, 1e-12, 1e-3, 7.0, 1e6, 1e12, 1e15, 1e20])
+def test_weights_do_not_change_when_all_gradients_are_scaled(name, scale):
+    """Each method is linear under scaling: weights(s G) = weights(G), so d(s G) = s d(G); at s = 0, d = 0."""
+    G = random_G(4, 3, 6)
+    if name == "pcgrad":
+        G[1] = -G[1]  # make sure some pair conflicts, so PCGrad projects
+    weights, scaled = agg.WEIGHTINGS[name](G), agg.WEIGHTINGS[name](scale * G)
+    if scale == 0.0:
+        assert torch.equal(scaled @ (scale * G), torch.zeros(6, dtype=torch.float64))
+    else:
+        torch.testing.assert_close(scaled, weights, rtol=1e-9, atol=1e-12)
+        assert torch.isfinite(scaled @ (scale * G)).all()
+
+
+@pytest.mark.parametrize("name", ["imtl_g", "mgda", "upgrad", "cagrad"])
+def test_float32_gradients_too_large_for_a_float32_gram_matrix_still_work(name):
+    """|g| ~ 1e20 overflows G @ G.T in float32 (max ~3.4e38); the methods work on G scaled down."""
+    G = (random_G(2, 2, 8) * 1e20).float()
+    assert not torch.isfinite(G @ G.T).all()  # the naive Gram matrix really overflows
+    weights = agg.WEIGHTINGS[name](G)
+    torch.testing.assert_close(weights, agg.WEIGHTINGS[name](G.double() / 1e20).float(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_low_precision_gradients_give_weights_in_their_dtype(name, dtype):
+    G = random_G(3, 2, 5)
+    weights = agg.WEIGHTINGS[name](G.to(dtype))
+    assert weights.dtype == dtype
+    reference = agg.WEIGHTINGS[name](G.to(dtype).double())  # the same rounded numbers, solved in float64
+    torch.testing.assert_close(weights.double(), reference, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("T, D", [(3, 1), (3, 2), (4, 2), (5, 3), (6, 4)])
+@pytest.mark.parametrize("seed", range(40))
+def test_upgrad_and_mgda_never_conflict_even_with_more_tasks_than_dimensions(T, D, seed):
+    """With D < T the Gram matrix is singular; the exact solvers still find directions that
+    conflict with no task, to 1e-9 of the scale of G (the stated tolerance)."""
+    G = random_G(seed, T, D)
+    for name in ("upgrad", "mgda"):
+        d = direction(name, G)
+        assert (G @ d >= -1e-9 * G.norm() ** 2).all(), (name, (G @ d).min().item())
+
+
+def test_pcgrad_with_three_tasks_can_conflict_with_one_of_them():
+    """PCGrad's guarantee is for two tasks; with three its sum can point against a task gradient."""
+    conflicting = [s for s in range(200) if (random_G(s, 3, 2) @ direction("pcgrad", random_G(s, 3, 2))).min() < 0]
+    assert len(conflicting) > 0
+    G = random_G(conflicting[0], 3, 2)
+    assert (G @ direction("pcgrad", G)).min() < -1e-3 * G.norm() ** 2  # by a clear margin, not rounding
+
+
+def test_too_many_tasks_are_refused_with_the_limit():
+    with pytest.raises(ValueError, match="13 tasks.*T <= 12"):
+        agg.mgda(torch.randn(13, 4, dtype=torch.float64))

@@ -62,3 +62,44 @@ def test_diverging_run_exits_1_and_says_so():
     result = run_cli("train", "--optimizer", "sgd", "--lr", "1000", "--regression-scale", "100", "--steps", "50")
     assert result.returncode == 1
     assert "diverged: the loss became NaN/inf at step" in result.stdout
+
+
+def test_a_run_that_diverges_without_a_nan_loss_exits_1_with_valid_json():
+    """Issue 9's repro: the minibatch losses stay finite but the final parameters overflow."""
+    result = run_cli("train", "--optimizer", "sgd", "--lr", "30", "--steps", "3", "--json")
+    assert result.returncode == 1, result.stderr
+    out = json.loads(result.stdout)  # strict JSON: Infinity would not parse as a number here
+    assert out["diverged_at"] == 3 and out["metrics"] == {} and "Infinity" not in result.stdout
+
+
+def test_a_diverging_gradient_method_exits_1_and_compare_keeps_the_other_results(capsys):
+    code = main(["compare", "--strategies", "imtl_g", "mgda", "weighted_sum", "--optimizer", "sgd", "--lr", "100"])
+    assert code == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == ["imtl_g", "mgda", "weighted_sum"]
+    assert all("diverged" in line for line in lines[:2])
+
+
+@pytest.mark.parametrize(
+    "plot, message",
+    [
+        ("", "must name a file"),
+        (".", "must name a file"),
+        ("curves.txt", "must end in one of .png, .pdf, .svg"),
+        ("no/such/folder/curves.png", "does not exist"),
+    ],
+)
+def test_a_bad_plot_path_exits_2_before_training(plot, message, capsys, monkeypatch):
+    trained = []
+    monkeypatch.setattr("mtl_teach.cli.train", lambda config: trained.append(config))
+    assert main(["train", "--steps", "5", "--plot", plot]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert trained == []  # refused before any training
+
+
+def test_an_unwritable_plot_folder_exits_2(tmp_path, capsys, monkeypatch):
+    # CI runs as root, who may write anywhere; so the permission answer is simulated.
+    monkeypatch.setattr("mtl_teach.cli.os.access", lambda path, mode: False)
+    assert main(["train", "--steps", "5", "--plot", str(tmp_path / "c.png")]) == 2
+    assert "no permission to write there" in capsys.readouterr().err

@@ -21,11 +21,16 @@ BAD_VALUES = [
     ("relatedness", 1.5),
     ("regression_scale", 0.0),
     ("n_samples", 1),
-    ("n_features", 0),
+    ("n_features", 1),
     ("hidden", ()),
     ("hidden", (32, 0)),
+    ("hidden", 32),
+    ("hidden", "32"),
     ("classification_loss", "hinge"),
     ("task_order", (0, 0)),
+    ("task_order", 5),
+    ("task_order", ("a", 1)),
+    ("task_order", (0, 1.0)),
     ("dtype", "float16"),
 ]
 
@@ -45,8 +50,32 @@ def test_both_weights_zero_is_refused():
 
 
 def test_alternating_steps_refuses_a_deep_trunk_and_says_why():
-    with pytest.raises(ConfigError, match="modified by an inplace operation"):
+    with pytest.raises(ConfigError) as info:
         TrainConfig(strategy="alternating_steps", hidden=(16, 16))
+    message = str(info.value)
+    assert message.startswith("hidden=(16, 16) is not allowed with strategy='alternating_steps'")
+    assert "modified by an inplace operation" in message and "set" in message and "None" in message
+
+
+def test_a_strategy_rule_is_the_registry_entrys_not_the_configs():
+    from mtl_teach.registry import STRATEGIES
+
+    assert STRATEGIES["alternating_steps"].check(TrainConfig(hidden=(8,))) is None
+    assert "hidden=(8, 8)" in STRATEGIES["alternating_steps"].check(TrainConfig(hidden=(8, 8)))
+    assert TrainConfig(strategy="weighted_sum", hidden=(16, 16)).hidden == (16, 16)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        dict(n_samples=10_000_000, n_features=100_000),
+        dict(hidden=(100_000, 100_000)),
+        dict(n_features=100_000, hidden=(50_000,)),
+    ],
+)
+def test_a_run_too_large_for_memory_is_refused_before_allocating(sizes):
+    with pytest.raises(ConfigError, match=r"would need about [\d.e+]+ GB .* the limit is 2 GB"):
+        TrainConfig(**sizes)
 
 
 def test_replace_validates_and_rejects_unknown_fields():

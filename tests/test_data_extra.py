@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mtl_teach.config import ConfigError, TrainConfig
-from mtl_teach.data import TOY_2D_PARETO_X2, TOY_2D_STARTS, multi_digits, toy_2d
+from mtl_teach.data import TOY_2D_PARETO_X2, TOY_2D_STARTS, multi_digits, toy_2d, two_task
 from mtl_teach.train import train
 
 needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed")
@@ -143,3 +143,41 @@ def test_toy_2d_minima_and_pareto_point():
 def test_toy_2d_refuses_points_that_are_not_2d():
     with pytest.raises(ValueError, match=r"shape \(5, 3\)"):
         toy_2d(torch.zeros(5, 3))
+
+
+# --- what every dataset carries: tasks, heads, criteria, a held-out split, its metrics ---
+
+
+def test_two_task_has_a_held_out_split_drawn_after_the_training_data():
+    data = two_task(n_samples=256, seed=3, n_test=100)
+    assert data.X.shape == (256, 8) and data.X_test.shape == (100, 8) and data.y_reg_test.shape == (100,)
+    torch.testing.assert_close(two_task(n_samples=256, seed=3, n_test=7).X, data.X, rtol=0, atol=0)  # unchanged
+    assert not torch.isin(data.X_test[:, 0], data.X[:, 0]).any()  # new examples, not copies
+    assert data.task_names == ("classification", "regression") and data.head_dims == (1, 1)
+    assert [type(c).__name__ for c in data.criteria] == ["BCEWithLogitsLoss", "MSELoss"]
+    blog = two_task(classification_loss="sigmoid_bce")
+    assert [type(c).__name__ for c in blog.criteria] == ["SigmoidBCELoss", "MSELoss"]
+
+
+def test_metrics_are_measured_on_the_held_out_split():
+    from mtl_teach.models import SharedTrunkNet
+
+    data = two_task(seed=0)
+    net = SharedTrunkNet(8, (16,), seed=0)
+    with torch.no_grad():
+        logits, y_hat = net(data.X_test)
+    expected_rmse = torch.sqrt(torch.mean((y_hat - data.y_reg_test) ** 2)).item()
+    expected_accuracy = ((logits > 0).float() == data.y_class_test).float().mean().item()
+    assert data.evaluate(net) == {"accuracy": expected_accuracy, "rmse": expected_rmse}
+
+
+@needs_sklearn
+def test_multi_digits_carries_its_heads_criteria_and_metrics():
+    data = multi_digits()
+    assert data.head_dims == (10, 10)
+    assert [type(c).__name__ for c in data.criteria] == ["CrossEntropyLoss", "CrossEntropyLoss"]
+    from mtl_teach.models import SharedTrunkNet
+
+    metrics = data.evaluate(SharedTrunkNet(96, (16,), (10, 10), seed=0))
+    assert set(metrics) == {"left digit accuracy", "right digit accuracy"}
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())

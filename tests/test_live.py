@@ -244,7 +244,7 @@ def test_extras_lines_equal_the_history_extras_in_a_third_panel(uncertainty_run)
     curves.finish(uncertainty_run)
     drawn = curves.figure.line_data()
     for key in WEIGHTS:
-        np.testing.assert_array_equal(drawn[key], uncertainty_run.extras[key])
+        np.testing.assert_array_equal(drawn[key], uncertainty_run.series(key))
     np.testing.assert_array_equal(drawn["regression"], uncertainty_run.losses["regression"])  # the others too
     axes = curves.figure.extras_axes
     assert len(curves.figure.figure.axes) == 3 and curves.figure.lines[WEIGHTS[0]].axes is axes
@@ -304,9 +304,9 @@ def test_extras_have_ghosts_too(uncertainty_run):
     curves.set_ghost(uncertainty_run)
     curves.finish(train(steps=60, strategy="uncertainty", lr=0.05))
     ghost = curves.figure.ghost_lines["weight/classification"]
-    np.testing.assert_array_equal(ghost.get_ydata(), uncertainty_run.extras["weight/classification"])
+    np.testing.assert_array_equal(ghost.get_ydata(), uncertainty_run.series("weight/classification"))
     assert ghost.axes is curves.figure.extras_axes and ghost.get_alpha() == 0.25
-    assert curves.figure.extras_axes.get_ylim()[1] >= max(uncertainty_run.extras["weight/classification"])
+    assert curves.figure.extras_axes.get_ylim()[1] >= max(uncertainty_run.series("weight/classification"))
 
 
 def test_set_extras_changes_the_panels_and_drops_the_ghost(run, uncertainty_run):
@@ -318,7 +318,7 @@ def test_set_extras_changes_the_panels_and_drops_the_ghost(run, uncertainty_run)
     assert all(len(line.get_ydata()) == 0 for line in figure.ghost_lines.values())  # the ghost is gone
     assert not curves.set_extras(list(WEIGHTS)) and curves.figure is figure  # the same panels: nothing rebuilt
     curves.finish(uncertainty_run)
-    np.testing.assert_array_equal(curves.figure.line_data()[WEIGHTS[1]], uncertainty_run.extras[WEIGHTS[1]])
+    np.testing.assert_array_equal(curves.figure.line_data()[WEIGHTS[1]], uncertainty_run.series(WEIGHTS[1]))
     assert curves.set_extras(()) and len(curves.figure.figure.axes) == 2
 
 
@@ -327,7 +327,7 @@ def test_a_run_with_extras_still_caches_the_axes():
     history = train(steps=150, strategy="uncertainty", on_step=curves.finish)
     assert curves.frames_drawn == 151
     assert curves.figure.background_draws <= 6  # the weights grow: their limits step 0.6, 1, 1.5, 2, 3, 5 at most
-    assert max(history.extras[WEIGHTS[0]]) <= curves.figure.extras_axes.get_ylim()[1]
+    assert max(history.series(WEIGHTS[0])) <= curves.figure.extras_axes.get_ylim()[1]
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,20 @@ def test_has_a_playground(path):
     assert any("playground(" in c.source for c in code_cells(read(path))), f"{path.name}: no playground cell"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_helpers_a_learner_need_not_read_come_from_the_package(path):
+    """`check` is mtl_teach.exercises.check; no notebook redefines a package function under its name."""
+    import mtl_teach.exercises
+    import mtl_teach.losses
+
+    package_names = {"check", *(n for n in dir(mtl_teach.losses) if not n.startswith("_"))}
+    for number, cell in enumerate(code_cells(read(path))):
+        defined = {line.split("(")[0][4:] for line in cell.source.splitlines() if line.startswith("def ")}
+        assert not defined & package_names, f"code cell {number} redefines {defined & package_names}"
+    assert any("from mtl_teach.exercises import check" in c.source for c in code_cells(read(path)))
+    assert mtl_teach.exercises.check.__module__ == "mtl_teach.exercises"
+
+
 def test_start_here_maps_every_notebook():
     start = next(p for p in NOTEBOOKS if p.name.startswith("00_"))
     text = "\n".join(c.source for c in read(start).cells if c.cell_type == "markdown")

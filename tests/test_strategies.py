@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from helpers import losses_of, one_step
 
 from mtl_teach.config import TrainConfig
-from mtl_teach.strategies import STRATEGIES, make_optimizer
-from mtl_teach.train import build, train
+from mtl_teach.registry import STRATEGIES, names
+from mtl_teach.train import build, make_optimizer, train
 
 EQUAL_GRAD_STRATEGIES = ["weighted_sum", "separate_backward", "backward_list"]
 
@@ -13,9 +14,7 @@ EQUAL_GRAD_STRATEGIES = ["weighted_sum", "separate_backward", "backward_list"]
 def grads_after_one_step(strategy: str, alpha: float, beta: float, dtype: str) -> list[torch.Tensor]:
     """Gradients each strategy leaves in .grad on the same batch (lr tiny: we read grads, not steps)."""
     config = TrainConfig(strategy=strategy, alpha=alpha, beta=beta, dtype=dtype, optimizer="sgd", lr=1e-9)
-    s = build(config)
-    batch = (s.data.X[:64], [t[:64] for t in s.data.targets])
-    s.step(s.net, batch, s.criterion, s.optimizer, s.criterion.weights)
+    s, _ = one_step(config)
     return [p.grad.clone() for p in s.net.parameters()]
 
 
@@ -74,16 +73,14 @@ def test_weighted_sum_ignores_task_order():
 
 
 def test_alternating_steps_advances_adam_twice_per_batch():
-    s = build(TrainConfig(strategy="alternating_steps"))
-    batch = (s.data.X[:64], [t[:64] for t in s.data.targets])
-    s.step(s.net, batch, s.criterion, s.optimizer, s.criterion.weights)
+    s, _ = one_step(TrainConfig(strategy="alternating_steps"))
     trunk_weight = s.net.trunk[0].weight
     assert s.optimizer.state[trunk_weight]["step"].item() == 2.0
 
 
 def test_missing_retain_graph_raises_the_error_a_learner_sees():
     s = build(TrainConfig())
-    losses = s.criterion.per_task(s.net(s.data.X), s.data.targets)
+    losses = losses_of(s)
     losses[0].backward()  # frees the shared graph's saved tensors
     with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
         losses[1].backward()
@@ -92,7 +89,7 @@ def test_missing_retain_graph_raises_the_error_a_learner_sees():
 def test_seed_recipe_two_breaks_with_a_deeper_trunk():
     """One forward, step between backwards: the step overwrites weights the second backward needs."""
     s = build(TrainConfig(hidden=(16, 16)))
-    losses = s.criterion.per_task(s.net(s.data.X), s.data.targets)
+    losses = losses_of(s)
     s.optimizer.zero_grad()
     losses[0].backward(retain_graph=True)
     s.optimizer.step()
@@ -115,19 +112,18 @@ def test_scaling_all_losses_by_ten(optimizer, expect_same):
 
 
 def test_per_task_lr_gives_each_head_its_own_learning_rate():
-    s = build(TrainConfig(strategy="per_task_lr", alpha=0.3, beta=2.0, lr=0.01))
+    s, result = one_step(TrainConfig(strategy="per_task_lr", alpha=0.3, beta=2.0, lr=0.01))
     lrs = {g["name"]: g["lr"] for g in s.optimizer.param_groups}
     assert lrs == pytest.approx({"trunk": 0.01, "head0": 0.003, "head1": 0.02})
-    # And it changes only the heads' updates: the trunk sees the unweighted sum.
-    assert s.criterion.weights == (1.0, 1.0)
+    # And it changes only the heads' updates: the losses are summed unweighted.
+    assert list(result.weights) == [1.0, 1.0]
 
 
 def test_per_task_lr_with_sgd_equals_scaled_head_gradients():
     """SGD with head lr = lr * w_i moves head i exactly as plain SGD on w_i * L_i would (heads only)."""
-    s = build(TrainConfig(strategy="per_task_lr", optimizer="sgd", alpha=0.3, beta=2.0, lr=0.1, dtype="float64"))
-    before = [h.weight.detach().clone() for h in s.net.heads]
-    batch = (s.data.X[:64], [t[:64] for t in s.data.targets])
-    s.step(s.net, batch, s.criterion, s.optimizer, s.criterion.weights)
+    config = TrainConfig(strategy="per_task_lr", optimizer="sgd", alpha=0.3, beta=2.0, lr=0.1, dtype="float64")
+    before = [h.weight.detach().clone() for h in build(config).net.heads]
+    s, _ = one_step(config)
     for head, w0, w in zip(s.net.heads, before, (0.3, 2.0)):
         torch.testing.assert_close(head.weight.detach(), w0 - 0.1 * w * head.weight.grad, atol=1e-12, rtol=0)
 
@@ -139,10 +135,28 @@ def test_make_optimizer_rejects_unknown_name():
 
 
 def test_registry_lists_the_core_strategies_in_teaching_order():
-    assert list(STRATEGIES)[:5] == [
+    assert names("sum") + names("recipe") == [
         "weighted_sum",
         "separate_backward",
         "backward_list",
         "alternating_steps",
         "per_task_lr",
     ]
+    assert list(STRATEGIES)[:5] == names("sum") + names("recipe")  # the table's order is the teaching order
+    with pytest.raises(ValueError, match="family='sums' is not known"):
+        names("sums")
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_builds_a_step_that_reports_losses_and_weights(name):
+    config = TrainConfig(strategy=name, dtype="float64")
+    s, result = one_step(config)
+    expected = torch.stack(losses_of(build(config))).detach()  # the same batch on the untouched initial net
+    torch.testing.assert_close(result.losses, expected, rtol=0, atol=0)  # measured before the update
+    weights = torch.as_tensor(result.weights, dtype=torch.float64)
+    assert weights.shape == (2,) and torch.isfinite(weights).all()
+    family = STRATEGIES[name].family
+    if family in ("sum", "gradient"):
+        assert weights.tolist() == [config.alpha, config.beta]
+    assert all(isinstance(key, str) and isinstance(value, float) for key, value in result.extras.items())
+    assert family in ("sum", "recipe", "weighting", "gradient")

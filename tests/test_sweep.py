@@ -1,12 +1,15 @@
 """sweep(): K weightings trained at once give the numbers of K separate runs."""
 
+import dataclasses
+
 import pytest
 import torch
+from helpers import losses_of
 from torch import nn
 
 from mtl_teach.config import ConfigError, TrainConfig
-from mtl_teach.sweep import BatchedOptimizer, sweep, weight_pairs
-from mtl_teach.train import build, training_run
+from mtl_teach.sweep import sweep, weight_pairs
+from mtl_teach.train import build, train, training_run
 
 PAIRS = [(0.0, 1.0), (0.3, 0.7), (1.0, 0.0), (2.0, 0.5)]
 
@@ -55,10 +58,24 @@ def test_final_losses_are_the_full_data_losses_of_each_trained_net():
     result = sweep(config, alphas=torch.linspace(0, 1, 3))
     setup = build(config)
     for k in range(3):
-        net = result.net(k)
+        setup.net = result.net(k)
         with torch.no_grad():
-            losses = torch.stack(setup.criterion.per_task(net(setup.data.X), setup.data.targets))
+            losses = torch.stack(losses_of(setup, (setup.data.X, setup.data.targets)))
+            test = torch.stack(losses_of(setup, (setup.data.X_test, setup.data.test_targets)))
         assert torch.allclose(result.final_losses[k], losses, rtol=0, atol=1e-12)
+        assert torch.allclose(result.test_losses[k], test, rtol=0, atol=1e-12)
+
+
+def test_each_runs_metrics_equal_train_for_that_weighting():
+    """The tolerance the playground's cached answers rely on: float32, 300 steps, as `train` runs them."""
+    config = TrainConfig()
+    result = sweep(config, alphas=[0.2, 0.6])
+    for k, alpha in enumerate([0.2, 0.6]):
+        history = train(config, alpha=alpha, beta=1 - alpha)
+        curves = torch.tensor([history.losses[name] for name in history.task_names]).T
+        torch.testing.assert_close(result.curves[:, k].float(), curves, rtol=0, atol=2e-5)
+        for name, value in history.metrics.items():
+            assert result.metrics(k)[name] == pytest.approx(value, abs=1e-3)
 
 
 def test_equal_weightings_give_identical_runs():
@@ -85,24 +102,6 @@ def test_divergence_is_recorded_per_run_at_the_same_step_as_train():
     assert history.diverged_at is not None  # the check below needs a run that diverges
     assert result.diverged_at == [None, history.diverged_at]
     assert torch.isfinite(result.final_losses[0]).all()
-
-
-@pytest.mark.parametrize("name, momentum", [("adam", 0.0), ("sgd", 0.0), ("sgd", 0.8)])
-def test_batched_optimizer_matches_torch_optim(name, momentum):
-    g = torch.Generator().manual_seed(0)
-    theta = torch.randn(3, 7, dtype=torch.float64, generator=g).requires_grad_()
-    reference = theta.detach().clone().requires_grad_()
-    config = TrainConfig(optimizer=name, lr=0.03, momentum=momentum)
-    ours = BatchedOptimizer(theta, config)
-    torch_opt = (
-        torch.optim.Adam([reference], lr=0.03) if name == "adam" else torch.optim.SGD([reference], 0.03, momentum)
-    )
-    for _ in range(10):
-        grad = torch.randn(3, 7, dtype=torch.float64, generator=g)
-        theta.grad, reference.grad = grad.clone(), grad.clone()
-        ours.step()
-        torch_opt.step()
-    assert torch.allclose(theta, reference, rtol=0, atol=1e-14)
 
 
 def test_net_k_is_checked():
@@ -135,30 +134,36 @@ def test_bad_weights_name_the_run_and_value():
         sweep(TrainConfig(steps=2), alphas=[float("nan")])
 
 
-def test_strategies_that_are_not_a_weighted_sum_are_refused():
-    with pytest.raises(ConfigError, match="strategy='alternating_steps' cannot be swept"):
-        sweep(TrainConfig(strategy="alternating_steps", steps=2), alphas=[0.5])
+@pytest.mark.parametrize("strategy", ["alternating_steps", "per_task_lr", "uncertainty", "pcgrad"])
+def test_strategies_that_are_not_a_weighted_sum_are_refused(strategy):
+    with pytest.raises(ConfigError, match=f"strategy='{strategy}' cannot be swept.*'weighted_sum'"):
+        sweep(TrainConfig(strategy=strategy, steps=2), alphas=[0.5])
 
 
-def test_per_run_losses_equal_each_criterion_applied_run_by_run():
-    from mtl_teach.losses import SigmoidBCELoss
-    from mtl_teach.sweep import per_run_losses
+def test_a_sweep_is_the_same_whatever_the_callers_thread_setting():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = sweep(TrainConfig(steps=20, dataset="multi_digits", hidden=(64,)), alphas=[0.3, 0.7])
+        torch.set_num_threads(1)
+        one = sweep(TrainConfig(steps=20, dataset="multi_digits", hidden=(64,)), alphas=[0.3, 0.7])
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one.params, two.params)
 
-    g = torch.Generator().manual_seed(0)
-    logits, values, scores = (torch.randn(3, 5, *shape, generator=g, dtype=torch.float64) for shape in ((), (), (4,)))
-    labels, targets, classes = (
-        (torch.rand(5, generator=g) > 0.5).double(),
-        torch.randn(5, dtype=torch.float64),
-        torch.arange(5) % 4,
-    )
-    cases = [
-        (nn.BCEWithLogitsLoss(), logits, labels),
-        (SigmoidBCELoss(), logits, labels),
-        (nn.MSELoss(), values, targets),
-        (nn.CrossEntropyLoss(), scores, classes),
-        (nn.L1Loss(), values, targets),  # not special-cased: goes through vmap
-    ]
-    for criterion, output, target in cases:
-        batched = per_run_losses([criterion], [output], [target])
-        one_by_one = torch.stack([criterion(output[k], target) for k in range(3)]).unsqueeze(1)
-        assert batched.shape == (3, 1) and torch.allclose(batched, one_by_one, rtol=0, atol=1e-14), criterion
+
+def test_any_loss_function_is_swept_through_vmap(monkeypatch):
+    """No list of known losses: the criteria are mapped over the runs as they are (here L1 for the regression)."""
+
+    def build_with_l1(config):
+        setup = build(config)
+        setup.data = dataclasses.replace(setup.data, criteria=(setup.data.criteria[0], nn.L1Loss()))
+        return setup
+
+    monkeypatch.setattr("mtl_teach.sweep.build", build_with_l1)
+    config = TrainConfig(steps=10, dtype="float64", alpha=0.4, beta=0.6)
+    result = sweep(config, alphas=[0.4])
+    *_, history = training_run(config, build_with_l1(config))
+    expected = torch.tensor(history.losses["regression"], dtype=torch.float64)
+    torch.testing.assert_close(result.curves[:, 0, 1], expected, rtol=0, atol=1e-12)
+    assert history.losses["regression"] != train(config).losses["regression"]  # L1 really was used

@@ -7,11 +7,11 @@ import torch
 
 from mtl_teach.config import TrainConfig
 from mtl_teach.data import batch_indices, two_task
-from mtl_teach.strategies import STRATEGIES
-from mtl_teach.train import train, training_run
+from mtl_teach.registry import names
+from mtl_teach.train import build, train, training_run
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES)[:5])
+@pytest.mark.parametrize("strategy", names("sum") + names("recipe"))
 def test_same_seed_gives_bitwise_equal_history(strategy):
     a, b = train(strategy=strategy, steps=40), train(strategy=strategy, steps=40)
     assert a.losses == b.losses and a.total == b.total and a.metrics == b.metrics
@@ -63,8 +63,52 @@ def test_generator_yields_after_every_step():
 
 
 def test_float64_runs_in_float64():
-    h = train(steps=3, dtype="float64")
-    assert h.finished
+    config = TrainConfig(steps=3, dtype="float64")
+    setup = build(config)
+    *_, history = training_run(config, setup)
+    assert history.finished
+    assert setup.data.X.dtype == torch.float64
+    assert all(p.dtype == torch.float64 for p in setup.net.parameters())
+    assert all(s["exp_avg"].dtype == torch.float64 for s in setup.optimizer.state.values())
+    # float32 rounds the same run differently: the recorded losses are not the float32 ones
+    assert history.losses != train(steps=3, dtype="float32").losses
+
+
+def test_total_and_weights_record_what_each_step_used():
+    h = train(strategy="uncertainty", steps=20)
+    for i in range(20):
+        weights = [h.weights[name][i] for name in h.task_names]
+        assert h.total[i] == pytest.approx(sum(w * h.losses[name][i] for w, name in zip(weights, h.task_names)))
+    assert h.series("weight/regression") == h.weights["regression"]
+    assert h.series("classification") == h.losses["classification"] and h.series("total") == h.total
+    assert h.series("no such series") == []
+
+
+@pytest.mark.parametrize("dataset", ["two_task", "multi_digits"])
+def test_a_run_is_bitwise_the_same_whatever_the_callers_thread_setting(dataset):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = train(dataset=dataset, steps=15, hidden=(64,))
+        torch.set_num_threads(2)
+        two = train(dataset=dataset, steps=15, hidden=(64,))
+        assert torch.get_num_threads() == 2  # the caller's setting is left as it was
+    finally:
+        torch.set_num_threads(before)
+    assert one.losses == two.losses and one.metrics == two.metrics
+
+
+def test_a_run_whose_parameters_overflow_without_a_nan_loss_is_reported_as_diverged():
+    """Three huge SGD steps: every recorded minibatch loss is finite, but the final parameters are not."""
+    h = train(optimizer="sgd", lr=30.0, steps=3)
+    assert h.diverged_at == 3 and h.steps_done == 3 and not h.finished and h.metrics == {}
+    assert "the parameters became NaN/inf at step 3" in h.message
+
+
+@pytest.mark.parametrize("bad", ["weighted_sum", {"alpha": 0.3}, 0.5])
+def test_train_with_a_positional_non_config_says_how_to_call_it(bad):
+    with pytest.raises(TypeError, match=r"train\(\) takes a TrainConfig .*train\(strategy="):
+        train(bad)
 
 
 def test_batches_cover_each_epoch_once():

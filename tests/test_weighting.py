@@ -1,5 +1,6 @@
 """Uncertainty weighting, DWA and GradNorm: registered, deterministic, right by hand and by direction."""
 
+import functools
 import math
 
 import pytest
@@ -7,7 +8,9 @@ import torch
 
 from mtl_teach.config import TrainConfig
 from mtl_teach.data import batch_indices
-from mtl_teach.strategies import STRATEGIES, task_losses
+from mtl_teach.losses import task_losses
+from mtl_teach.registry import STRATEGIES, names
+from mtl_teach.strategies import recipe_step, weighted_sum
 from mtl_teach.train import build, train, training_run
 from mtl_teach.weighting import dwa_weights, last_shared_layer, make_dwa_step, make_gradnorm_step
 
@@ -15,8 +18,8 @@ METHODS = ("uncertainty", "dwa", "gradnorm")
 NAMES = ("classification", "regression")
 
 
-def run(config: TrainConfig, setup=None):
-    *_, history = training_run(config, setup)  # run to the end, keep the last History
+def run(config: TrainConfig, make_step=None):
+    *_, history = training_run(config, make_step=make_step)  # run to the end, keep the last History
     return history
 
 
@@ -25,22 +28,29 @@ def first_batch(config: TrainConfig, setup):
     return setup.data.X[idx], [t[idx] for t in setup.data.targets]
 
 
+def param_group(setup, name: str) -> torch.Tensor:
+    """The learned tensor a method added to the optimizer as the param group `name`."""
+    (tensor,) = next(g["params"] for g in setup.optimizer.param_groups if g.get("name") == name)
+    return tensor
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_each_method_is_registered_trains_and_is_deterministic(name):
-    assert STRATEGIES[name].make_step is not None
+    assert name in names("weighting") and STRATEGIES[name].family == "weighting"
     config = TrainConfig(strategy=name, steps=60)
     a, b = train(config), train(config)
     assert a.finished and all(math.isfinite(v) for values in a.losses.values() for v in values)
-    assert a.losses == b.losses and a.extras == b.extras
-    assert set(a.extras) >= {f"weight/{n}" for n in NAMES}
-    assert all(len(values) == 60 for values in a.extras.values())
+    assert a.losses == b.losses and a.weights == b.weights and a.extras == b.extras
+    assert all(len(a.weights[n]) == 60 for n in NAMES)
+    assert any(a.weights[n][-1] != a.weights[n][0] for n in NAMES)  # the weights moved
     assert a.losses["regression"][-1] < 0.5 * a.losses["regression"][0]  # it learns
 
 
 def test_learned_weighting_on_multi_digits():
     history = train(strategy="uncertainty", dataset="multi_digits", steps=150)
     assert history.metrics["left digit accuracy"] > 0.85 and history.metrics["right digit accuracy"] > 0.85
-    assert set(history.extras) == {"weight/left digit", "weight/right digit"}
+    assert set(history.weights) == {"left digit", "right digit"}
+    assert history.weights["left digit"][-1] != 0.5  # learned, not the starting exp(0) / 2
 
 
 # --- uncertainty weighting ---
@@ -48,23 +58,23 @@ def test_learned_weighting_on_multi_digits():
 
 def test_uncertainty_one_step_by_hand():
     config = TrainConfig(strategy="uncertainty", optimizer="sgd", lr=0.1, dtype="float64")
-    setup, reference = build(config), build(config.replace(strategy="weighted_sum"))
+    setup, reference = build(config), build(config.replace(strategy="weighted_sum", alpha=0.5, beta=0.5))
     batch = first_batch(config, setup)
-    losses = setup.step(setup.net, batch, setup.criterion, setup.optimizer, config.weights)
+    result = STRATEGIES["uncertainty"].make_step(setup)(batch)
     # s_i starts at 0: dL/ds_i = -exp(-s_i) L_i / 2 + 1/2 = (1 - L_i) / 2, and SGD steps against it.
-    assert torch.allclose(setup.step.log_vars, -0.1 * (1 - losses) / 2, rtol=0, atol=1e-15)
+    assert torch.allclose(param_group(setup, "log_vars"), -0.1 * (1 - result.losses) / 2, rtol=0, atol=1e-15)
     # The network sees weights exp(0)/2 = 1/2: the same step as weighted_sum with alpha = beta = 1/2.
-    reference.step(reference.net, batch, reference.criterion, reference.optimizer, (0.5, 0.5))
+    recipe_step(weighted_sum)(reference)(batch)
     for ours, theirs in zip(setup.net.parameters(), reference.net.parameters()):
         assert torch.allclose(ours, theirs, rtol=0, atol=1e-15)
-    assert setup.step.last_extras == {"weight/classification": 0.5, "weight/regression": 0.5}
+    assert result.weights.tolist() == [0.5, 0.5]
 
 
 def test_uncertainty_gives_the_task_with_the_larger_loss_the_smaller_weight():
     history = train(strategy="uncertainty", regression_scale=5.0)
     final = history.final_losses()
     assert final["regression"] > 10 * final["classification"]
-    weight = {n: history.extras[f"weight/{n}"][-1] for n in NAMES}
+    weight = {n: history.weights[n][-1] for n in NAMES}
     assert weight["regression"] < 0.1 * weight["classification"]
     # and the weight moves towards the optimum 1 / (2 L_i): within a factor 2 for the noisy regression
     assert 0.5 < weight["regression"] * 2 * final["regression"] < 2.0
@@ -87,7 +97,7 @@ def test_dwa_weights_follow_the_epoch_mean_losses_of_the_run():
     config = TrainConfig(strategy="dwa", steps=48, dtype="float64")  # 512 // 64 = 8 steps per epoch
     history = run(config)
     losses = torch.tensor([history.losses[n] for n in NAMES], dtype=torch.float64).T  # (steps, T)
-    weights = torch.tensor([history.extras[f"weight/{n}"] for n in NAMES], dtype=torch.float64).T
+    weights = torch.tensor([history.weights[n] for n in NAMES], dtype=torch.float64).T
     epoch_means = losses.view(6, 8, 2).mean(dim=1)
     assert torch.equal(weights[:16], torch.ones(16, 2))  # the first two epochs
     for epoch in range(2, 6):
@@ -102,30 +112,29 @@ def test_dwa_weights_follow_the_epoch_mean_losses_of_the_run():
 
 def test_gradnorm_one_step_by_hand():
     config = TrainConfig(strategy="gradnorm", optimizer="sgd", lr=0.1, dtype="float64")
-    setup, reference = build(config), build(config.replace(strategy="weighted_sum"))
+    setup, reference = build(config), build(config.replace(strategy="weighted_sum", alpha=1.0, beta=1.0))
     batch = first_batch(config, setup)
-    losses = task_losses(reference.net, batch, reference.criterion)
+    losses = task_losses(reference.net, batch, reference.data.criteria)
     norms = torch.stack(
         [torch.autograd.grad(L, last_shared_layer(reference.net), retain_graph=True)[0].norm() for L in losses]
     )
-    setup.step(setup.net, batch, setup.criterion, setup.optimizer, config.weights)
+    result = STRATEGIES["gradnorm"].make_step(setup)(batch)
     # Step 0: w = 1 and r_i = 1, so target_i = mean(norms) and dL_grad/dw_i = sign(norm_i - mean) * norm_i.
     w = 1 - 0.1 * torch.sign(norms - norms.mean()) * norms
-    assert torch.allclose(setup.step.task_weights, w * 2 / w.sum(), rtol=0, atol=1e-14)
-    assert setup.step.last_extras["grad_norm/regression"] == pytest.approx(norms[1].item(), abs=1e-14)
+    assert torch.allclose(param_group(setup, "gradnorm_weights"), w * 2 / w.sum(), rtol=0, atol=1e-14)
+    assert result.extras["grad_norm/regression"] == pytest.approx(norms[1].item(), abs=1e-14)
+    assert result.weights.tolist() == [1.0, 1.0]  # the weights this step used
     # The network took a plain step on w_1 L_1 + w_2 L_2 with w = 1.
-    reference.step(reference.net, batch, reference.criterion, reference.optimizer, (1.0, 1.0))
+    recipe_step(weighted_sum)(reference)(batch)
     for ours, theirs in zip(setup.net.parameters(), reference.net.parameters()):
         assert torch.allclose(ours, theirs, rtol=0, atol=1e-15)
 
 
 def test_gradnorm_balances_gradient_norms_better_than_fixed_weights():
     config = TrainConfig(strategy="gradnorm", regression_scale=5.0, steps=200)
-    setup = build(config)
-    setup.step = make_gradnorm_step(setup, alpha=0.0)  # alpha = 0: aim for equal norms
-    history = run(config, setup)
+    history = run(config, functools.partial(make_gradnorm_step, alpha=0.0))  # alpha = 0: aim for equal norms
     weighted = torch.tensor([history.extras[f"grad_norm/{n}"] for n in NAMES])  # G_i = w_i ||grad L_i||
-    weights = torch.tensor([history.extras[f"weight/{n}"] for n in NAMES])
+    weights = torch.tensor([history.weights[n] for n in NAMES])
     raw = weighted / weights  # what equal fixed weights give at the same points
     imbalance = lambda norms: (norms[0] / norms[1]).log().abs()[-100:].mean()  # noqa: E731
     assert imbalance(raw) > 1.5  # the regression gradient is several times larger (e^1.5 = 4.5)...
@@ -148,11 +157,8 @@ def test_bad_hyperparameters_are_refused(make, kwargs, message):
 
 
 def test_dwa_window_sets_the_epoch_length():
-    config = TrainConfig(strategy="dwa", steps=12)
-    setup = build(config)
-    setup.step = make_dwa_step(setup, window=3)
-    history = run(config, setup)
-    weights = history.extras["weight/classification"]
+    history = run(TrainConfig(strategy="dwa", steps=12), functools.partial(make_dwa_step, window=3))
+    weights = history.weights["classification"]
     assert weights[:6] == [1.0] * 6 and weights[6] != 1.0  # two windows of 3 steps at weight 1, then DWA
     assert weights[6:9] == [weights[6]] * 3 and weights[9] != weights[6]  # one value per window
 
@@ -162,7 +168,7 @@ def test_history_total_uses_the_learned_weights(strategy):
     h = train(strategy=strategy, steps=30, alpha=0.9, beta=0.1)
     names = h.task_names
     for i, total in enumerate(h.total):
-        learned = sum(h.extras[f"weight/{n}"][i] * h.losses[n][i] for n in names)
+        learned = sum(h.weights[n][i] * h.losses[n][i] for n in names)
         assert total == pytest.approx(learned, rel=1e-12)
     # and not the config's alpha/beta, which these methods ignore
     assert any(t != pytest.approx(0.9 * c + 0.1 * r) for t, c, r in zip(h.total, *(h.losses[n] for n in names)))

@@ -3,7 +3,7 @@
 `watch(root)` installs listeners on the playground's widget view:
 - each time the curve image (an ipywidgets `Image`, `img.widget-image`)
   finishes loading a new frame, the time and a hash of its pixels;
-- each change of the status line (an ipywidgets `HTML`, `.widget-html-content`);
+- each change of the status line (an ipywidgets `HTML` with the class `mtl-teach-status`);
 - each keydown, change and click anywhere on the page (capture phase, so the
   time is taken before any widget code runs).
 Times are the page's `performance.now()` in ms, so a latency measured here
@@ -24,7 +24,7 @@ from PIL import Image
 WATCH_JS = """
 (root) => {
   const img = root.querySelector('img.widget-image');
-  const status = root.querySelector('.widget-html-content');
+  const status = root.querySelector('.mtl-teach-status .widget-html-content');
   const log = {frames: [], statuses: [], inputs: []};
   window.__playground = log;
   const canvas = document.createElement('canvas');
@@ -92,7 +92,7 @@ def read(page) -> Log:
 
 
 def status_of(root) -> str:
-    return root.locator(".widget-html-content").inner_text().strip()
+    return root.locator(".mtl-teach-status .widget-html-content").inner_text().strip()
 
 
 def without_timing(status: str) -> str:

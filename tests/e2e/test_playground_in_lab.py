@@ -23,8 +23,8 @@ import nbformat
 import pytest
 
 from mtl_teach.config import TrainConfig
+from mtl_teach.playground import playground, status_text
 from mtl_teach.train import History, training_run
-from mtl_teach.widgets import playground, status_text
 
 from .notebook_page import code_cells, open_notebook, run_all
 from .paths import ARTIFACTS
@@ -49,7 +49,7 @@ NOTEBOOK = "e2e_playground.ipynb"
 CELL = """\
 import torch
 
-from mtl_teach.widgets import playground
+from mtl_teach.playground import playground
 
 torch.set_num_threads(1)  # as the course notebooks do: the model is tiny
 playground()
@@ -100,7 +100,8 @@ def a_run_finished(log: Log) -> bool:
 def history_at(full: History, steps: int, stopped: bool) -> History:
     """`full` as it stood after `steps` steps; `stopped` marks it stopped there (as Stop does)."""
     losses = {name: values[:steps] for name, values in full.losses.items()}
-    return History(full.config, full.task_names, losses, full.total[:steps], stopped_at=steps if stopped else None)
+    stopped_at = steps if stopped else None
+    return History(full.config, full.task_names, losses=losses, total=full.total[:steps], stopped_at=stopped_at)
 
 
 def test_slider_key_retrains_live_and_final_frame_matches(page, playground_view) -> None:

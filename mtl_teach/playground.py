@@ -11,43 +11,12 @@ is driven the same way from Python, which is how the tests use it::
     pg.stop_button.click()
     pg.wait(); pg.history, pg.status
 
-How runs are scheduled (what we found for ipykernel 5 to 7, JupyterLab 4.6):
-- The kernel handles no widget message while a callback trains
-  synchronously, so in a notebook the runs go to one worker thread and a
-  callback only records the request. A generation counter under a lock
-  cancels a stale run between two steps, so there is never a queue of
-  stale retrains, and a frame or status of a stale run is dropped: the
-  final frame belongs to the last requested config.
-- Why a thread and not an asyncio task: JupyterLab 4.6 sends comm messages
-  on kernel subshells by default (its setting "commsOverSubshells" is
-  "perCommTarget"); ipykernel 7 runs each subshell on its own thread with
-  its own event loop, and routes a widget's message to the subshell that
-  last sent on that widget's comm. So a callback may run on the main
-  thread or on a subshell thread, and a task made there lives on whichever
-  loop that is (and a task on the main loop stalls while any cell runs).
-  A worker thread does not care which thread calls, and works the same on
-  Colab's ipykernel 5.5/6. One worker at a time, so one thread at a time
-  draws; frames go to an `Image` widget (comm messages: safe from any
-  thread, no output routing needed).
-- The curves get a third panel when the run's method reports per-step
-  series in `History.extras` (see `plotted_extras`): its learned weights,
-  or the cosine between the task gradients. The panels are chosen from the
-  run's first step, on the drawing thread; a ghost with other panels is dropped.
-- Each run uses one torch thread (`one_torch_thread`): on a busy 2-core
-  machine OpenMP's default two threads made a 300-step run 10-40x slower.
-- Headless (see `mtl_teach.live.is_headless`: nbclient, nbconvert, nbval and
-  papermill send allow_stdin=False) every run is synchronous, so the
-  stored output is deterministic. `mode="sync"` or `"thread"` forces either.
-
-What nbval compares (nbval 0.11, read from its source): outputs are matched
-by MIME type; `application/vnd.jupyter.widget-view+json` (random model ids)
-and `image/png` are never compared (unless --nbdime); `text/plain` and
-streams are compared after the sanitize patterns; `update_display_data`
-messages are ignored ("unhandled iopub msg"), so a cell must not rely on a
-display update for its compared text. The playground's output is one
-bundle: the widget view, the final frame as `image/png` (for static
-renderers), and a `text/plain` summary of the config and final losses with
-no timings, so it is stable on one platform and torch version.
+Scheduling, in short: in a notebook a control's callback only records the
+request; one worker thread trains the newest request, and a generation
+counter drops a stale run (and its frames) between two steps, so the final
+frame belongs to the last request. Headless (nbclient, nbval) every run is
+synchronous, so the stored output is deterministic. Why it is built this way
+(kernel subshells, comm threads, what nbval compares): docs/DEVELOPING.md.
 """
 
 from __future__ import annotations
@@ -57,21 +26,21 @@ import functools
 import html
 import math
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as widgets
-import torch
 
 from mtl_teach.config import OPTIMIZERS, ConfigError, TrainConfig
 from mtl_teach.data import DIGIT_TASK_NAMES, TWO_TASK_NAMES
 from mtl_teach.live import LiveCurves, is_headless
-from mtl_teach.strategies import STRATEGIES
+from mtl_teach.registry import STRATEGIES, names
 from mtl_teach.train import History, training_run
 
 CONTROLS = ("alpha", "beta", "strategy", "optimizer", "lr", "steps", "batch_size", "seed", "relatedness")
 MODES = ("auto", "sync", "thread")
+STALE_FRAME_CSS = "<style>.mtl-teach-stale img, img.mtl-teach-stale { opacity: 0.45; }</style>"
 _STYLE = {"description_width": "90px"}
 
 
@@ -91,7 +60,17 @@ def playground(
     (or `display()` the result) to show it.
     """
     config = TrainConfig().replace(**config_overrides)
-    return Playground(config, CONTROLS if controls is None else controls, tie_beta, log_scale, mode)
+    return Playground(config, CONTROLS if controls is None else _checked_controls(controls), tie_beta, log_scale, mode)
+
+
+def _checked_controls(controls: Sequence[str]) -> tuple[str, ...]:
+    """The control names as a tuple; a clear error for a lone string, an unknown name or a repeat."""
+    if isinstance(controls, str):
+        raise ValueError(f"controls={controls!r} must be a list of control names, e.g. [{controls!r}]")
+    for name in controls:
+        if name not in CONTROLS or list(controls).count(name) > 1:
+            raise ValueError(f"control {name!r} is not allowed: choose distinct names from {list(CONTROLS)}")
+    return tuple(controls)
 
 
 def make_control(name: str, value: Any) -> widgets.ValueWidget:
@@ -99,7 +78,7 @@ def make_control(name: str, value: Any) -> widgets.ValueWidget:
     if name in ("alpha", "beta"):
         return widgets.FloatSlider(value, min=0.0, max=max(1.0, value), step=0.05, readout_format=".2f")
     if name == "strategy":
-        return widgets.Dropdown(options=list(STRATEGIES), value=value)  # the registry, read now
+        return widgets.Dropdown(options=names(), value=value)  # the registry, in teaching order
     if name == "optimizer":
         return widgets.Dropdown(options=list(OPTIMIZERS), value=value)
     if name == "lr":
@@ -125,32 +104,17 @@ def status_text(history: History, timing: bool = True) -> str:
     return text + (f" ({history.elapsed_s:.2f} s)" if timing else "")
 
 
-def plotted_extras(extras: Iterable[str]) -> tuple[str, ...]:
-    """The `History.extras` series the playground draws in a third panel.
+def panel_series(strategy: str, task_names: Sequence[str]) -> tuple[str, ...]:
+    """The series the playground draws in a third panel for a strategy, by its family.
 
-    The learned weights ("weight/<task>") if the method reports them, else the
-    cosine between the task gradients, else none: two panels, as for the sum.
+    Methods that choose the weights: their weights ("weight/<task>"); methods
+    that combine gradients: the cosine between the task gradients; the rest:
+    none (two panels).
     """
-    keys = list(extras)
-    weights = tuple(key for key in keys if key.startswith("weight/"))
-    if weights:
-        return weights
-    return ("cosine",) if "cosine" in keys else ()
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread here (OpenMP keeps the setting per thread).
-
-    These models are tiny: more threads do not help, and on a busy 2-core
-    machine OpenMP's waiting threads made a 300-step run 10-40x slower.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    family = STRATEGIES[strategy].family
+    if family == "weighting":
+        return tuple(f"weight/{name}" for name in task_names)
+    return ("cosine",) if family == "gradient" else ()
 
 
 class Playground:
@@ -187,6 +151,7 @@ class Playground:
         self._stopping = False
         self._pending: tuple[TrainConfig, int, bool] | None = None  # next run for the worker
         self._worker: threading.Thread | None = None
+        self._closed = False
         self._sync_tied_beta()
         self.train()
 
@@ -203,9 +168,13 @@ class Playground:
                 self._set_status(f"⚠ {err}")
             return
         with self._lock:
+            if self._closed:
+                return
             self._generation += 1
             self._stopping = False
             if self.mode == "thread":
+                self._set_status(f"training {config.strategy}, alpha={config.alpha:g}, beta={config.beta:g} ...")
+                self.image.add_class("mtl-teach-stale")  # the frame shown is the old run's until the new one draws
                 self._pending = (config, self._generation, keep_ghost)
                 if self._worker is None:
                     self._worker = threading.Thread(target=self._work, name="mtl-teach-playground", daemon=True)
@@ -233,10 +202,15 @@ class Playground:
             return self._lock.wait_for(lambda: self._worker is None, timeout)
 
     def close(self, timeout: float = 120.0) -> None:
-        """Stop training and close the widgets (a closed playground is gone from the page)."""
+        """Stop training, unwire and close the widgets (a closed playground is gone from the page)."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True  # from now on, train() does nothing
             self._generation += 1
             self._pending = None
+        for control in self.controls.values():
+            control.unobserve(self._on_control_change, names="value")
         self.wait(timeout)
         self._close_widgets()
 
@@ -286,8 +260,7 @@ class Playground:
 
     def _run_safely(self, config: TrainConfig, generation: int, keep_ghost: bool) -> None:
         try:
-            with one_torch_thread():
-                self._run(config, generation, keep_ghost)
+            self._run(config, generation, keep_ghost)
         except Exception as err:  # e.g. a strategy failed: say so, and stay usable
             with self._lock:
                 if generation == self._generation:
@@ -299,15 +272,14 @@ class Playground:
             return  # superseded before it started
         previous = self.history
         self.curves.set_ghost(previous if keep_ghost and previous is not None and previous.config != config else None)
+        self.curves.set_extras(panel_series(config.strategy, self.curves.figure.task_names))
         self.curves.sink = functools.partial(self._show_frame, generation)
         run = training_run(config)
         history = None
-        for step, history in enumerate(run):
+        for history in run:
             if generation != self._generation or self._stopping:
                 run.close()  # marks the History as stopped
                 break
-            if step == 0:  # the method's extras are known now: a third panel for them, or none
-                self.curves.set_extras(plotted_extras(history.extras))
             self.curves.update(history)
         if history is not None and generation == self._generation:
             self.curves.finish(history)  # the final frame (a stopped run keeps its curves)
@@ -318,6 +290,7 @@ class Playground:
             if generation != self._generation:
                 return
             self.image.value = png
+            self.image.remove_class("mtl-teach-stale")
             self.history = history
             self._set_status(status_text(history))
 
@@ -369,11 +342,13 @@ class Playground:
             list(self.controls.values()), layout=widgets.Layout(grid_template_columns="repeat(3, minmax(240px, 1fr))")
         )
         buttons = widgets.HBox([self.train_button, self.stop_button, self.reset_button])
-        return widgets.VBox([grid, buttons, self.status_line, self.image])
+        return widgets.VBox([grid, buttons, self.status_line, self.image, widgets.HTML(STALE_FRAME_CSS)])
 
     def _close_widgets(self) -> None:
         for control in self.controls.values():
             control.close()
         for widget in (self.train_button, self.stop_button, self.reset_button, self.status_line, self.image):
             widget.close()
+        for child in self.widget.children:
+            child.close()
         self.widget.close()

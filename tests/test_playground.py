@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from mtl_teach import widgets as playground_module
+from mtl_teach import playground as playground_module
 from mtl_teach.config import ConfigError, TrainConfig
 from mtl_teach.live import TOTAL
-from mtl_teach.strategies import STRATEGIES, Strategy, register, weighted_sum
-from mtl_teach.train import train
-from mtl_teach.widgets import CONTROLS, one_torch_thread, playground, plotted_extras
+from mtl_teach.playground import CONTROLS, panel_series, playground
+from mtl_teach.registry import names
+from mtl_teach.train import one_torch_thread, train
 
 
 def wait_until(predicate, timeout=120.0):
@@ -34,8 +34,8 @@ def assert_shows(pg, history):
     for name, losses in history.losses.items():
         np.testing.assert_array_equal(drawn[name], losses)
     np.testing.assert_array_equal(drawn[TOTAL], history.total)
-    for key in pg.curves.figure.extras:  # the third panel, if the method reports extras
-        np.testing.assert_array_equal(drawn[key], history.extras[key])
+    for key in pg.curves.figure.extras:  # the third panel, if the method has one
+        np.testing.assert_array_equal(drawn[key], history.series(key))
     assert pg.image.value == pg.curves.png
 
 
@@ -67,15 +67,10 @@ def threaded():
         pg.close()
 
 
-def test_all_controls_are_shown_and_the_strategy_list_is_the_registry():
-    extra = register(Strategy("test_only_strategy", weighted_sum, "registered by a test"))
-    try:
-        pg = playground(mode="sync", steps=10)
-        assert list(pg.controls) == list(CONTROLS)
-        assert list(pg.controls["strategy"].options) == list(STRATEGIES)
-        assert extra.name in pg.controls["strategy"].options
-    finally:
-        del STRATEGIES[extra.name]
+def test_all_controls_are_shown_and_the_strategy_list_is_the_registry_in_teaching_order():
+    pg = playground(mode="sync", steps=10)
+    assert list(pg.controls) == list(CONTROLS)
+    assert list(pg.controls["strategy"].options) == names()
 
 
 def test_first_run_trains_the_starting_config_and_draws_it():
@@ -199,7 +194,7 @@ def test_learned_weights_get_a_third_panel_that_goes_when_the_strategy_changes()
     assert pg.curves.figure.extras == ("weight/classification", "weight/regression") and panels(pg) == 3
     drawn = pg.curves.figure.line_data()
     for task in ("classification", "regression"):
-        np.testing.assert_array_equal(drawn[f"weight/{task}"], pg.history.extras[f"weight/{task}"])
+        np.testing.assert_array_equal(drawn[f"weight/{task}"], pg.history.weights[task])
     assert_shows(pg, pg.history)
     pg.controls["strategy"].value = "weighted_sum"
     assert pg.curves.figure.extras == () and pg.curves.figure.extras_axes is None and panels(pg) == 2
@@ -216,15 +211,14 @@ def test_a_ghost_stays_only_while_the_panels_stay(runs):
     uncertainty = pg.history
     pg.controls["strategy"].value = "dwa"  # the same panels: uncertainty's run stays faint, weights included
     ghost = pg.curves.figure.ghost_lines["weight/regression"]
-    np.testing.assert_array_equal(ghost.get_ydata(), uncertainty.extras["weight/regression"])
+    np.testing.assert_array_equal(ghost.get_ydata(), uncertainty.weights["regression"])
     assert [c.strategy for c in runs] == ["weighted_sum", "uncertainty", "dwa"]
 
 
-def test_plotted_extras_prefers_weights_then_the_cosine():
-    gradnorm = ["weight/a", "weight/b", "grad_norm/a", "grad_norm/b"]
-    assert plotted_extras(gradnorm) == ("weight/a", "weight/b")
-    assert plotted_extras(["cosine", "conflicting", "grad_norm_0", "grad_norm_1"]) == ("cosine",)
-    assert plotted_extras({}) == ()
+def test_the_third_panel_follows_the_strategys_family():
+    assert panel_series("gradnorm", ("a", "b")) == ("weight/a", "weight/b")
+    assert panel_series("upgrad", ("a", "b")) == ("cosine",)
+    assert panel_series("weighted_sum", ("a", "b")) == panel_series("alternating_steps", ("a", "b")) == ()
 
 
 def test_status_line_and_curves_have_stable_css_classes():
@@ -244,8 +238,14 @@ def test_auto_mode_is_synchronous_headless_and_threaded_in_a_notebook(monkeypatc
 
 
 def test_bad_arguments_name_the_bad_value():
-    with pytest.raises(ValueError, match="control 'momentum' is not known"):
+    with pytest.raises(ValueError, match="control 'momentum' is not allowed: choose distinct names from"):
         playground(mode="sync", controls=["alpha", "momentum"], steps=10)
+    with pytest.raises(ValueError, match="control 'gamma' is not allowed"):
+        playground(mode="sync", controls=["gamma"], steps=10)
+    with pytest.raises(ValueError, match=r"controls='alpha' must be a list of control names, e.g. \['alpha'\]"):
+        playground(mode="sync", controls="alpha", steps=10)
+    with pytest.raises(ValueError, match="control 'alpha' is not allowed: choose distinct"):
+        playground(mode="sync", controls=["alpha", "alpha"], steps=10)
     with pytest.raises(ValueError, match="mode='async' is not known"):
         playground(mode="async", steps=10)
     with pytest.raises(ConfigError, match="steps=0"):
@@ -335,6 +335,30 @@ def test_close_stops_the_worker(threaded):
     assert pg.history.steps_done < 20_000
 
 
+def test_after_close_a_control_change_trains_nothing(runs):
+    pg = playground(mode="sync", steps=10)
+    pg.close()
+    pg.controls["alpha"].value = 0.9  # the widget object still exists in Python
+    pg.train()
+    assert [c.alpha for c in runs] == [0.5]
+
+
+def test_a_change_in_the_background_shows_at_once_that_the_frame_is_stale(threaded):
+    pg = threaded(steps=3000)
+    wait_until(lambda: pg.history is not None)
+    seen = []  # every status text and image class change, in order
+    pg.status_line.observe(lambda change: seen.append(("status", change["new"])), names="value")
+    pg.image.observe(lambda change: seen.append(("classes", tuple(change["new"]))), names="_dom_classes")
+    pg.controls["alpha"].value = 0.9
+    first_two = seen[:2]  # made by the control's callback itself, before any frame of the new run
+    assert first_two[0][0] == "status" and "training weighted_sum, alpha=0.9, beta=0.5 ..." in first_two[0][1]
+    assert first_two[1] == ("classes", ("mtl-teach-curves", "mtl-teach-stale"))
+    pg.stop()
+    assert pg.wait()
+    wait_until(lambda: "mtl-teach-stale" not in pg.image._dom_classes)  # a frame of the new run lifts it
+    assert pg.history.config.alpha == 0.9
+
+
 # ---- in a real kernel, spoken to the way JupyterLab 4.6 does ----
 
 
@@ -363,7 +387,7 @@ def test_in_a_live_kernel_the_playground_trains_in_the_background_and_obeys_a_su
 
     manager, client = start_new_kernel(kernel_name="python3")  # "python" runs as this interpreter
     try:
-        setup = "from mtl_teach.widgets import playground\npg = playground(steps=100)\n"
+        setup = "from mtl_teach.playground import playground\npg = playground(steps=100)\n"
         mode, alpha_id = _execute(client, setup + "print(pg.mode, pg.controls['alpha'].model_id)").split()
         assert mode == "thread"  # a frontend that answers input(): the runs go to the worker
         request = client.session.msg("create_subshell_request", {})

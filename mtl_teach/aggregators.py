@@ -34,11 +34,12 @@ def gram(G: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"G must be a T x D matrix of task gradients (one row per task), got {shape}")
     if not G.is_floating_point():
         raise ValueError(f"G has dtype {G.dtype}: task gradients must be floating point (e.g. torch.float32)")
-    if not torch.isfinite(G).all():
-        raise ValueError("G has NaN or infinite entries: the task gradients are not finite (did training diverge?)")
     if G.shape[0] > MAX_TASKS:
         raise ValueError(f"G has {G.shape[0]} tasks; these exact solvers visit 2^T faces, so T <= {MAX_TASKS}")
-    scaled = G.double() / G.abs().max().clamp(min=torch.finfo(torch.float64).tiny).double()
+    scale = G.abs().max().double()  # NaN or inf if any entry is
+    if not torch.isfinite(scale):
+        raise ValueError("G has NaN or infinite entries: the task gradients are not finite (did training diverge?)")
+    scaled = G.double() / scale if scale > 0 else G.double()
     return scaled @ scaled.T
 
 
@@ -86,16 +87,11 @@ def mgda(G: torch.Tensor) -> torch.Tensor:
     """
     A = gram(G)
     T = len(A)
-    faces = _faces(T)  # (K, T) bool: which tasks each face keeps
-    K = len(faces)
-    system = torch.zeros(K, T + 1, T + 1, dtype=A.dtype)
+    faces, system = _faces(T), _kkt_template(T).clone()  # system: (K, T + 1, T + 1), one per face
     system[:, :T, :T] = torch.where(faces.unsqueeze(2), A, torch.eye(T, dtype=A.dtype))  # w_i = 0 off the face
-    system[:, :T, T] = system[:, T, :T] = faces.to(A.dtype)  # the multiplier mu; sum of w over the face = 1
-    rhs = torch.zeros(K, T + 1, 1, dtype=A.dtype)
-    rhs[:, T] = 1.0
-    w = torch.linalg.solve_ex(system, rhs).result[:, :T, 0]  # a singular face gives no candidate
-    feasible = (w >= -1e-9).all(dim=1) & ((w.sum(dim=1) - 1).abs() <= 1e-9)
-    norms = ((w @ A) * w).sum(dim=1).masked_fill(~feasible, math.inf)
+    w, info = torch.linalg.solve_ex(system, _kkt_rhs(T))  # a singular face gives no candidate (info > 0)
+    w = w[:, :T, 0]
+    norms = ((w @ A) * w).sum(dim=1).masked_fill((info > 0) | (w < -1e-9).any(dim=1), math.inf)
     best = w[norms.argmin()].clamp(min=0)
     return (best / best.sum()).to(G.dtype)
 
@@ -124,18 +120,20 @@ def cagrad(G: torch.Tensor, c: float = 0.5) -> torch.Tensor:
     faces = _faces(T)
     system = torch.where(faces.unsqueeze(2) & faces.unsqueeze(1), A, torch.eye(T, dtype=A.dtype))  # A_SS, 1 off S
     rhs = torch.stack([faces.to(A.dtype), faces * b], dim=2)  # (K, T, 2): the columns 1_S and b_S
-    p, q = torch.linalg.solve_ex(system, rhs).result.unbind(dim=2)  # A_SS^-1 1, A_SS^-1 b (zero off S)
+    solution, singular = torch.linalg.solve_ex(system, rhs)
+    p, q = solution.unbind(dim=2)  # A_SS^-1 1, A_SS^-1 b (zero off S)
     s_p, s_q, t = p.sum(dim=1), q.sum(dim=1), q @ b
     root = (s_q**2 - s_p * (t - phi**2)).sqrt()
-    w = ((s_q + root) / s_p).unsqueeze(1) * p - q
-    w = torch.cat([w / root.unsqueeze(1), mgda(G).double().unsqueeze(0)])  # the min-norm point: a last candidate
-    g_w_norm = ((w @ A) * w).sum(dim=1).clamp(min=0).sqrt()
-    feasible = (w >= -1e-9).all(dim=1) & ((w.sum(dim=1) - 1).abs() <= 1e-9)
-    F = (w @ b + phi * g_w_norm).masked_fill(~feasible, math.inf)
+    w = (((s_q + root) / s_p).unsqueeze(1) * p - q) / root.unsqueeze(1)
+    F = w @ b + phi * ((w @ A) * w).sum(dim=1).clamp(min=0).sqrt()
+    F = F.masked_fill(~((w >= -1e-9).all(dim=1) & ((w.sum(dim=1) - 1).abs() <= 1e-9)), math.inf)
     k = F.argmin()
-    if g_w_norm[k] <= 1e-12 * phi:  # 0 is in the hull: no direction helps every task; follow the average
-        return mean(G)
-    return (1.0 / T + (phi / g_w_norm[k]) * w[k].clamp(min=0)).to(G.dtype)
+    if F[k] >= 0 and singular.any():  # linearly dependent gradients: F = 0 where g_w = 0, if 0 is in the hull
+        w_min = mgda(G).double()
+        if ((w_min @ A) @ w_min).sqrt() <= 1e-12 * phi:  # no direction helps every task; follow the average
+            return mean(G)
+    g_w_norm = ((w[k] @ A) @ w[k]).sqrt()
+    return (1.0 / T + (phi / g_w_norm) * w[k].clamp(min=0)).to(G.dtype)
 
 
 def upgrad(G: torch.Tensor) -> torch.Tensor:
@@ -201,3 +199,19 @@ def _faces(T: int) -> torch.Tensor:
     """Every non-empty subset of T tasks as a (2^T - 1, T) bool mask."""
     codes = torch.arange(1, 2**T).unsqueeze(1)
     return (codes >> torch.arange(T)) & 1 == 1
+
+
+@functools.cache
+def _kkt_template(T: int) -> torch.Tensor:
+    """MGDA's systems without A: [[., 1_S], [1_S^T, 0]] per face (the multiplier and sum(w) = 1 rows)."""
+    faces = _faces(T).double()
+    system = torch.zeros(len(faces), T + 1, T + 1, dtype=torch.float64)
+    system[:, :T, T] = system[:, T, :T] = faces
+    return system
+
+
+@functools.cache
+def _kkt_rhs(T: int) -> torch.Tensor:
+    rhs = torch.zeros(2**T - 1, T + 1, 1, dtype=torch.float64)
+    rhs[:, T] = 1.0
+    return rhs

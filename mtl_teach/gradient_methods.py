@@ -32,14 +32,16 @@ def gradient_method_step(
     """One step along `weighting(G) @ G`; returns the task losses and G (T x D)."""
     losses = task_losses(net, batch, criteria)
     weighted = [w * loss for w, loss in zip(weights, losses)]
-    shared = net.shared_parameters()
-    G = task_gradients(weighted, shared)  # row i: the gradient of w_i * L_i on the trunk
-    if not torch.isfinite(G).all():
+    shared, heads = net.shared_parameters(), net.head_parameters()
+    rows = task_gradients(weighted, shared + heads)  # row i: the gradient of w_i * L_i on every parameter
+    if not torch.isfinite(rows).all():
         raise TrainingDiverged("a task gradient became NaN/inf")
+    D = sum(p.numel() for p in shared)
+    G = rows[:, :D]  # the trunk's part: where the tasks meet
+    trunk = weighting(G) @ G  # the method's task weights, applied to the task gradients
+    own_heads = rows[:, D:].sum(dim=0)  # a head is reached by its own task only: the rows add up to its gradient
     optimizer.zero_grad()
-    sum(weighted).backward(inputs=net.head_parameters())  # each head: its own task's gradient only
-    direction = weighting(G) @ G  # the method's task weights, applied to the task gradients
-    for p, g in zip(shared, unflatten(direction, shared)):
+    for p, g in zip(shared + heads, unflatten(torch.cat([trunk, own_heads]), shared + heads)):
         p.grad = g
     optimizer.step()
     return losses, G

@@ -47,27 +47,21 @@ def unflatten(vector: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torc
 
 def cosine_matrix(G: torch.Tensor) -> torch.Tensor:
     """T x T cosine similarities between the rows of G (0 where a row is all zeros)."""
-    return _cosine_from_gram(G @ G.T)
-
-
-def _cosine_from_gram(A: torch.Tensor) -> torch.Tensor:
-    norms = A.diagonal().sqrt()
-    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
-    return A / (safe.unsqueeze(1) * safe.unsqueeze(0))
+    return conflict(G).cosine
 
 
 @dataclass(frozen=True)
 class Conflict:
     """How the task gradients of one step relate: cosines, norms, conflict."""
 
-    cosine: torch.Tensor  # (T, T) pairwise cosine similarity
-    norms: torch.Tensor  # (T,) gradient norm per task
+    cosine: torch.Tensor  # (T, T) pairwise cosine similarity, float64
+    norms: torch.Tensor  # (T,) gradient norm per task, float64
 
     @property
     def min_cosine(self) -> float:
-        """The most negative pairwise cosine (for two tasks: their cosine)."""
-        off_diagonal = ~torch.eye(len(self.norms), dtype=torch.bool)
-        return self.cosine[off_diagonal].min().item()
+        """The most negative pairwise cosine (for two tasks: their cosine); 1.0 for a single task."""
+        rows = self.cosine.tolist()
+        return min((c for i, row in enumerate(rows) for j, c in enumerate(row) if j != i), default=1.0)
 
     @property
     def conflicting(self) -> bool:
@@ -83,10 +77,12 @@ class Conflict:
 
 
 def conflict(G: torch.Tensor) -> Conflict:
-    """Summarise a T x D gradient matrix (T >= 2) as a `Conflict`."""
-    if G.ndim != 2 or G.shape[0] < 2:
-        raise ValueError(f"G must be a T x D matrix with T >= 2 tasks, got shape {tuple(G.shape)}")
-    scale = G.abs().max()  # computed on G / scale: no overflow in G @ G.T for huge gradients
-    scaled = G / scale if scale > 0 else G
-    A = scaled @ scaled.T  # Gram matrix: all inner products at once
-    return Conflict(_cosine_from_gram(A), A.diagonal().sqrt() * (scale if scale > 0 else 1.0))
+    """Summarise a T x D gradient matrix as a `Conflict` (T >= 1; a zero row has cosine 0 with every row)."""
+    if G.ndim != 2 or G.shape[0] < 1:
+        raise ValueError(f"G must be a T x D matrix of task gradients, got shape {tuple(G.shape)}")
+    scale = G.abs().max().double()  # the Gram matrix of G / scale cannot overflow, whatever the gradients' size
+    scaled = G.double() / scale if scale > 0 else G.double()
+    A = scaled @ scaled.T  # all inner products at once
+    norms = A.diagonal().sqrt()
+    safe = torch.where(norms > 0, norms, 1.0)
+    return Conflict(A / safe.outer(safe), norms * scale)  # a zero row: cosine 0 (its inner products are 0)

@@ -378,3 +378,11 @@ def test_pcgrad_with_three_tasks_can_conflict_with_one_of_them():
 def test_too_many_tasks_are_refused_with_the_limit():
     with pytest.raises(ValueError, match="13 tasks.*T <= 12"):
         agg.mgda(torch.randn(13, 4, dtype=torch.float64))
+
+
+def test_cagrad_when_zero_is_in_the_hull_follows_the_average():
+    """g1 = -g2: no direction helps both; CAGrad's dual optimum is at g_w = 0 (F = 0), and the mean is
+    then a best direction for the worst task inside the ball (every d has min_i <g_i, d> <= 0 = the mean's)."""
+    G = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(agg.cagrad(G, c=0.5), torch.full((3,), 1 / 3, dtype=torch.float64))
+    assert (G @ direction("cagrad", G)).min() == 0.0

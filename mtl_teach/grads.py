@@ -54,8 +54,8 @@ def cosine_matrix(G: torch.Tensor) -> torch.Tensor:
 class Conflict:
     """How the task gradients of one step relate: cosines, norms, conflict."""
 
-    cosine: torch.Tensor  # (T, T) pairwise cosine similarity, float64
-    norms: torch.Tensor  # (T,) gradient norm per task, float64
+    cosine: torch.Tensor  # (T, T) pairwise cosine similarity
+    norms: torch.Tensor  # (T,) gradient norm per task
 
     @property
     def min_cosine(self) -> float:
@@ -85,4 +85,5 @@ def conflict(G: torch.Tensor) -> Conflict:
     A = scaled @ scaled.T  # all inner products at once
     norms = A.diagonal().sqrt()
     safe = torch.where(norms > 0, norms, 1.0)
-    return Conflict(A / safe.outer(safe), norms * scale)  # a zero row: cosine 0 (its inner products are 0)
+    cosine = A / safe.outer(safe)  # a zero row: cosine 0 (its inner products are 0)
+    return Conflict(cosine.to(G.dtype), (norms * scale).to(G.dtype))

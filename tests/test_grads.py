@@ -72,7 +72,7 @@ def test_cosine_matrix_on_known_vectors():
     expected = torch.tensor(
         [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     )  # a zero gradient has cosine 0 with everything
-    torch.testing.assert_close(cosine_matrix(G), expected, check_dtype=False)  # computed in float64
+    torch.testing.assert_close(cosine_matrix(G), expected)
 
 
 def test_conflict_summary_of_two_gradients():
@@ -96,4 +96,4 @@ def test_conflict_of_huge_gradients_does_not_overflow():
     G = torch.tensor([[3e30, 4e30], [-1e30, 0.0]])  # float32: G @ G.T would be inf
     summary = conflict(G)
     assert summary.min_cosine == pytest.approx(-0.6)
-    torch.testing.assert_close(summary.norms, torch.tensor([5e30, 1e30]), check_dtype=False)
+    torch.testing.assert_close(summary.norms, torch.tensor([5e30, 1e30]))

@@ -10,6 +10,7 @@ from torch import nn
 
 from mtl_teach import aggregators
 from mtl_teach.config import TrainConfig
+from mtl_teach.data import batch_indices
 from mtl_teach.grads import task_gradients
 from mtl_teach.registry import CAGRAD, STRATEGIES, names
 from mtl_teach.train import build, train, training_run
@@ -120,3 +121,19 @@ def test_a_gradient_method_trains_on_multi_digits():
 
 def test_the_registry_runs_cagrad_with_c_one_half():
     assert CAGRAD.func is aggregators.cagrad and CAGRAD.keywords == {"c": 0.5}
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("scale", [dict(alpha=1e6, beta=1e6, regression_scale=1e6), dict(alpha=1e-6, beta=1e-6)])
+def test_every_step_moves_the_trunk_at_extreme_loss_scales(name, scale):
+    """Issue 9's fuzz finding: IMTL-G's absolute tolerance froze the trunk at |g| ~ 1e12; weights are scale-free now."""
+    config = TrainConfig(strategy=name, steps=30, **scale)
+    s = build(config)
+    step = STRATEGIES[name].make_step(s)
+    moved = 0
+    for idx in batch_indices(len(s.data), config.batch_size, config.steps, config.seed):
+        before = s.net.trunk[0].weight.detach().clone()
+        result = step((s.data.X[idx], [t[idx] for t in s.data.targets]))
+        assert torch.isfinite(result.losses).all()
+        moved += not torch.equal(before, s.net.trunk[0].weight)
+    assert moved == 30

@@ -135,7 +135,7 @@ def cost_comparison(
         0.4,
         color=colors,
         gid="bars:work",
-        label="multiply-adds, counted",
+        label="operations, counted",
     )
     cost_ax.bar(
         [p + 0.2 for p in positions],

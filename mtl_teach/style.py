@@ -25,7 +25,7 @@ RECIPE_COLORS = {
     "separate_backward": "#8C564B",
     "list": "#17BECF",
     "backward_list": "#17BECF",
-    "alternating_steps": "#7F7F7F",
+    "alternating_steps": "#6A3D9A",
 }
 
 

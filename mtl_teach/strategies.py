@@ -167,8 +167,10 @@ def alternating_steps_problem(config: TrainConfig) -> str | None:
         return None
     return (
         f"hidden={config.hidden!r} is not allowed with strategy='alternating_steps': use one trunk layer, e.g. (32,). "
-        "The recipe calls step() between two backward calls on one graph; with two or more trunk layers that "
-        "step() changes, in place, a trunk weight the second backward still needs (PyTorch raises 'modified by "
-        "an inplace operation'). Even one layer only works because zero_grad() sets the gradients to None (the "
-        "default since PyTorch 2.0), so the first step() leaves the other head alone; see notebook 03"
+        "The recipe calls step() between two backward calls on one graph, and step() changes in place every "
+        "parameter that has a gradient; the second backward still needs the weights of the trunk's later layers, "
+        "saved by the forward, so PyTorch raises 'modified by an inplace operation'. One layer runs only because "
+        "the forward saves no trunk weight then (the input needs no gradient) and zero_grad() sets gradients to "
+        "None (set_to_none=True, its default), so the first step() skips the other head; with "
+        "zero_grad(set_to_none=False) the recipe fails at the second batch even with one layer. See notebook 03"
     )

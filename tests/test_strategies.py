@@ -72,6 +72,32 @@ def test_weighted_sum_ignores_task_order():
     assert train(steps=30, task_order=(0, 1)).total == train(steps=30, task_order=(1, 0)).total
 
 
+def recipe_2_batches(hidden: tuple[int, ...], set_to_none: bool, batches: int = 3) -> str:
+    """Run the blog post's recipe 2 for a few batches; "ran", or the RuntimeError's message."""
+    setup = build(TrainConfig(hidden=hidden, optimizer="sgd", lr=0.05))
+    for _ in range(batches):
+        losses = losses_of(setup)
+        try:
+            for i, loss in enumerate(losses):
+                setup.optimizer.zero_grad(set_to_none=set_to_none)
+                loss.backward(retain_graph=i == 0)
+                setup.optimizer.step()
+        except RuntimeError as err:
+            return str(err)
+    return "ran"
+
+
+def test_what_the_alternating_steps_config_error_says_is_true():
+    """The ConfigError's reasons, checked on plain SGD: a deeper trunk fails at once; one layer runs
+    with zero_grad()'s default set_to_none=True, and fails with set_to_none=False."""
+    message = STRATEGIES["alternating_steps"].check(TrainConfig(hidden=(8, 8)))
+    assert "set_to_none=False" in message and "second batch" in message
+    assert "modified by an inplace operation" in recipe_2_batches((8, 8), set_to_none=True, batches=1)
+    assert recipe_2_batches((8,), set_to_none=True) == "ran"
+    assert recipe_2_batches((8,), set_to_none=False, batches=1) == "ran"
+    assert "modified by an inplace operation" in recipe_2_batches((8,), set_to_none=False, batches=2)
+
+
 def test_alternating_steps_advances_adam_twice_per_batch():
     s, _ = one_step(TrainConfig(strategy="alternating_steps"))
     trunk_weight = s.net.trunk[0].weight

@@ -26,6 +26,7 @@ extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.mathjax"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["myst.header"]  # notebooks start at "## ..." after their "# title"
 default_role = "literal"  # docstrings write `name` for code, as in Markdown
+smartquotes = False  # show the notebooks' quotes and apostrophes as written
 
 # Notebooks: stored outputs only, never executed here.
 nb_execution_mode = "off"
@@ -68,3 +69,33 @@ html_sidebars = {
         "sidebar/scroll-end.html",
     ]
 }
+
+
+def plain_text_docstring(app, what, name, obj, options, lines: list[str]) -> None:
+    """Keep a docstring's |x| (a norm) and a * b (a product) as written.
+
+    The package's docstrings are plain text for `help()`; reStructuredText
+    would read |x| as a substitution and a lone * as the start of emphasis.
+    Both are escaped outside `code` and outside literal blocks (after "::").
+    """
+    literal_indent = None  # inside a literal block: the indent of the line that opened it
+    for index, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip())
+        if literal_indent is not None and (not line.strip() or indent > literal_indent):
+            continue
+        literal_indent = indent if line.rstrip().endswith("::") else None
+        parts = line.split("`")
+        for i in range(0, len(parts), 2):  # the even parts are outside backticks
+            parts[i] = parts[i].replace("|", "\\|").replace("*", "\\*")
+        lines[index] = "`".join(parts)
+
+
+def setup(app) -> None:
+    app.connect("autodoc-process-docstring", plain_text_docstring)
+    if language.startswith("zh"):
+        # Sphinx 9.0's Chinese search loads the English stemmer (for Latin words) but names it
+        # ChineseStemmer, so the search page fails with "ChineseStemmer is not defined".
+        from sphinx.search import zh
+
+        if zh.SearchChinese.js_stemmer_rawcode == "english-stemmer.js":
+            zh.SearchChinese.language_name = "English"

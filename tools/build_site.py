@@ -256,7 +256,8 @@ def api_page(edition: Edition, notebooks: list[Path]) -> str:
             links = ", ".join(f":doc:`{stem[:2]} <{stem}>`" for stem in sorted(users))
             options = {"autoclass": ["   :members:"], "py:data": [f"   :value: {obj!r}"]}.get(directive, [])
             body = [f"   {constant_comment(module, name)}", ""] if directive == "py:data" else []
-            lines += [f".. {directive}:: {name}", *options, "", *body, f"   {labels['used_in']}: {links}", ""]
+            target = name.rsplit(".", 1)[1] if directive == "py:data" else name  # py:data is inside its module
+            lines += [f".. {directive}:: {target}", *options, "", *body, f"   {labels['used_in']}: {links}", ""]
     return "\n".join(lines)
 
 
@@ -347,7 +348,10 @@ def build(root: Path = NOTEBOOKS, out: Path = BUILD / "site", work: Path = BUILD
     pages = {}
     for edition in editions:
         pages[edition.language] = write_sources(edition, notebooks_of(edition, root), work / edition.language, with_api)
+    sphinx_pages = ["search", "genindex"]  # pages Sphinx adds to every edition
     switch = [{"language": e.language, "label": e.labels["label"], "pages": pages[e.language]} for e in editions]
+    for entry in switch:
+        entry["pages"] += sphinx_pages
     for edition in editions:
         settings = {
             "language": edition.language,

@@ -11,6 +11,7 @@ Usage in a notebook cell (the curves show themselves on the first frame)::
 third panel that draws those per-step series the same way.
 
 How it stays fast and flicker-free:
+
 - one IPython display handle (`display(..., display_id=True)`) updated in
   place, never `clear_output` (which flickers and breaks nbval's comparison);
   the frontend needs no extension, so it works in JupyterLab, Colab, VS Code;

@@ -111,10 +111,12 @@ def last_shared_layer(net: nn.Module) -> torch.Tensor:
 def make_gradnorm_step(setup: Setup, alpha: float = 1.5) -> StepFn:
     """GradNorm (Chen, Badrinarayanan, Lee & Rabinovich, ICML 2018, eqs. 1-2).
 
-    With W the last shared layer and w_i the learned weights (start at 1):
+    With W the last shared layer and w_i the learned weights (start at 1)::
+
       G_i = ||grad_W (w_i L_i)|| = w_i ||grad_W L_i||,   G_mean = mean_i G_i
       r_i = (L_i / L_i(0)) / mean_j (L_j / L_j(0))     (relative inverse training rate)
       L_grad = sum_i | G_i - G_mean * r_i^alpha |      (the target is held constant)
+
     The network takes a step on sum_i w_i L_i; the weights take a step on
     L_grad alone (same optimizer, a param group named "gradnorm_weights"),
     and are then renormalised to sum to T tasks. A task that lags behind

@@ -66,6 +66,7 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 def test_the_leaves_import_nothing_from_the_views_or_the_loop():
     """data, models, losses, grads, aggregators: the bottom layer (data may use losses' blog-post loss)."""
     views_and_loop = {"train", "registry", "strategies", "sweep", "live", "playground", "plots", "cli", "config"}
+    views_and_loop |= {"distributed", "ddp_recipes"}  # they launch processes: nothing below may need them
     for leaf in ("data", "models", "losses", "grads", "aggregators", "style", "exercises"):
         assert package_imports(leaf) & views_and_loop == set(), leaf
 
@@ -73,3 +74,10 @@ def test_the_leaves_import_nothing_from_the_views_or_the_loop():
 def test_every_module_imports_on_its_own():
     for module in set(MODULES) - {"__main__"}:  # __main__ runs the command line
         importlib.import_module(f"mtl_teach.{module}")
+
+
+def test_no_module_of_the_course_loop_imports_the_distributed_modules():
+    """distributed.py and ddp_recipes.py sit beside the loop: they may import below, nothing imports them."""
+    launchers = {"distributed", "ddp_recipes"}
+    importers = {module for module in MODULES if module != "__main__" and package_imports(module) & launchers}
+    assert importers <= launchers, importers

@@ -71,9 +71,40 @@ def test_no_error_or_warning_outputs(path):
             assert not (out.output_type == "stream" and out.name == "stderr"), f"code cell {number}: {out.text}"
 
 
+def playground_problem(nb: nbformat.NotebookNode) -> str | None:
+    """Why `nb` breaks the playground rule, or None.
+
+    A notebook has a playground cell, unless its topic cannot be shown by
+    one (issue 11: a playground must train something its topic changes);
+    then its metadata says so and why: {"mtl_teach": {"playground": "none: <why>"}}.
+    """
+    has_cell = any("playground(" in c.source for c in code_cells(nb))
+    declared = nb.metadata.get("mtl_teach", {}).get("playground")
+    if declared is None:
+        return None if has_cell else 'no playground cell (or metadata {"mtl_teach": {"playground": "none: <why>"}})'
+    if not isinstance(declared, str) or not declared.startswith("none: ") or len(declared[6:].strip()) < 20:
+        return f'metadata mtl_teach.playground must be "none: <why, in a sentence>", got {declared!r}'
+    return "it has a playground cell but its metadata says it has none" if has_cell else None
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_has_a_playground(path):
-    assert any("playground(" in c.source for c in code_cells(read(path))), f"{path.name}: no playground cell"
+def test_has_a_playground_or_says_why_not(path):
+    problem = playground_problem(read(path))
+    assert problem is None, f"{path.name}: {problem}"
+
+
+def test_the_playground_rule_refuses_a_silent_or_unexplained_opt_out():
+    with_cell = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("playground(steps=10)")])
+    without = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    assert playground_problem(with_cell) is None
+    assert "no playground cell" in playground_problem(without)
+    for declared in ("none", "none: ", "none: too short", "no: the topic is not trainable here", 3):
+        without.metadata["mtl_teach"] = {"playground": declared}
+        assert "must be" in playground_problem(without), declared
+    without.metadata["mtl_teach"] = {"playground": "none: what happens between processes cannot be trained by a slider"}
+    assert playground_problem(without) is None
+    with_cell.metadata["mtl_teach"] = without.metadata["mtl_teach"]
+    assert "says it has none" in playground_problem(with_cell)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -100,11 +100,15 @@ class History:
             self.extras.setdefault(key, []).append(float(value))
 
 
-def make_data(config: TrainConfig):
-    """The dataset that `config.dataset` names, made from the config's seed and dtype."""
+def make_data(config: TrainConfig, **split_sizes):
+    """The dataset that `config.dataset` names, made from the config's seed and dtype.
+
+    `split_sizes` go to the dataset's function: `n_val=...` (two_task) or
+    `val_fraction=...` (multi_digits) add a validation split.
+    """
     dtype = getattr(torch, config.dtype)
     if config.dataset == "multi_digits":
-        return multi_digits(seed=config.seed, dtype=dtype)
+        return multi_digits(seed=config.seed, dtype=dtype, **split_sizes)
     return two_task(
         config.n_samples,
         config.n_features,
@@ -113,6 +117,7 @@ def make_data(config: TrainConfig):
         seed=config.seed,
         dtype=dtype,
         classification_loss=config.classification_loss,
+        **split_sizes,
     )
 
 

@@ -20,6 +20,8 @@ sum_i w_i L_i with the weights w_i held constant.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -229,13 +231,12 @@ def make_famo_step(setup: Setup, lr: float = 0.025, gamma: float = 0.01) -> Step
     """
     if not (lr > 0 and gamma >= 0):
         raise ValueError(f"lr={lr!r} must be > 0 and gamma={gamma!r} >= 0")
-    logits = torch.zeros(len(setup.data.task_names), dtype=_dtype(setup), requires_grad=True)
-    logit_optimizer = torch.optim.Adam([logits], lr=lr, weight_decay=gamma)
+    logits, adam_state = torch.zeros(len(setup.data.task_names), dtype=_dtype(setup)), {}
     net, criteria, optimizer = setup.net, setup.data.criteria, setup.optimizer
 
     def famo_step(batch) -> StepResult:
         losses = torch.stack(task_losses(net, batch, criteria))
-        z = torch.softmax(logits.detach(), dim=0)
+        z = torch.softmax(logits, dim=0)
         task_weights = z / (losses.detach() + 1e-8)
         task_weights = task_weights / task_weights.sum()  # z_i / (c L_i)
         optimizer.zero_grad()
@@ -246,9 +247,21 @@ def make_famo_step(setup: Setup, lr: float = 0.025, gamma: float = 0.01) -> Step
         if not torch.isfinite(after).all():
             raise TrainingDiverged("a loss became NaN/inf after the step")
         delta = torch.log(losses.detach() + 1e-8) - torch.log(after + 1e-8)
-        logit_optimizer.zero_grad()
-        logits.grad = z * (delta - z @ delta)  # J^T delta, the softmax's Jacobian transposed
-        logit_optimizer.step()
+        adam_step(logits, z * (delta - z @ delta), adam_state, lr, gamma)  # J^T delta: the softmax's Jacobian
         return StepResult(losses.detach(), task_weights)
 
     return famo_step
+
+
+def adam_step(
+    param: torch.Tensor, grad: torch.Tensor, state: dict, lr: float, weight_decay: float = 0.0, eps: float = 1e-8
+) -> None:
+    """One Adam step (Kingma & Ba 2015, betas 0.9, 0.999) on a small tensor, in place, computed as
+    torch.optim.Adam computes it (weight decay added to the gradient). Here torch.optim.Adam's own
+    per-call overhead would cost as much as a forward pass of the network."""
+    grad = grad + weight_decay * param
+    step = state["step"] = state.get("step", 0) + 1
+    m = state["m"] = state.get("m", torch.zeros_like(param)).lerp(grad, 0.1)
+    v = state["v"] = state.get("v", torch.zeros_like(param)).mul(0.999).addcmul(grad, grad, value=0.001)
+    denom = (v.sqrt() / math.sqrt(1 - 0.999**step)).add(eps)
+    param.addcdiv_(m, denom, value=-lr / (1 - 0.9**step))

@@ -17,6 +17,7 @@ from mtl_teach.strategies import TrainingDiverged, recipe_step, weighted_sum
 from mtl_teach.train import build, train, training_run
 from mtl_teach.weighting import (
     RLW_SEED_OFFSET,
+    adam_step,
     dwa_weights,
     last_shared_layer,
     make_dwa_step,
@@ -339,3 +340,17 @@ def test_famo_weights_sum_to_one_at_every_step_of_a_run():
 def test_famo_bad_settings_are_refused():
     with pytest.raises(ValueError, match="lr=0 must be > 0"):
         make_famo_step(build(TrainConfig()), lr=0)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_step_is_torch_adam(weight_decay):
+    """FAMO's logits take Adam steps written out (torch.optim.Adam's call overhead is a forward pass here)."""
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    adam, state = torch.optim.Adam([theirs], lr=0.025, weight_decay=weight_decay), {}
+    for _ in range(50):
+        grad = torch.randn(3, generator=g, dtype=torch.float64)
+        adam_step(ours, grad, state, lr=0.025, weight_decay=weight_decay)
+        theirs.grad = grad.clone()
+        adam.step()
+        torch.testing.assert_close(ours, theirs.detach(), rtol=0, atol=1e-15)

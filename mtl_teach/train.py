@@ -132,11 +132,14 @@ def make_optimizer(net: SharedTrunkNet, name: str, lr: float, momentum: float = 
     raise ValueError(f"optimizer={name!r} is not known; choose 'sgd' or 'adam'")
 
 
-def build(config: TrainConfig) -> Setup:
-    """Data, model and optimizer for `config` (the strategy builds its step from them)."""
+def build(config: TrainConfig, data=None) -> Setup:
+    """Data, model and optimizer for `config` (the strategy builds its step from them).
+
+    `data` replaces `make_data(config)`: e.g. the same dataset made once, with a validation split.
+    """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {config!r}; e.g. build(TrainConfig(strategy='mgda'))")
-    data = make_data(config)
+    data = make_data(config) if data is None else data
     net = SharedTrunkNet(data.X.shape[1], config.hidden, data.head_dims, seed=config.seed, dtype=data.X.dtype)
     return Setup(config, data, net, make_optimizer(net, config.optimizer, config.lr, config.momentum))
 

@@ -14,6 +14,8 @@ MGDA, CAGrad and UPGrad each solve a small convex problem in task space. T is
 small here (2 or 3 tasks), so they are solved exactly: on every face of the
 simplex (every subset of tasks) the optimum has a closed form, one batched
 linear solve covers all faces, and the best feasible candidate wins.
+Nash-MTL's weights solve a convex problem too, without constraints but with
+a log barrier: Newton's method finds them to rounding in a few steps.
 """
 
 from __future__ import annotations
@@ -193,8 +195,10 @@ def nash_mtl(G: torch.Tensor) -> torch.Tensor:
     steps: lam minimises the convex f = lam^T A lam / 2 - sum(log lam), whose
     gradient is A lam - 1 / lam; damped Newton from lam_i = 1 / |g_i| (f is
     self-concordant: Boyd & Vandenberghe 2004, section 9.6). No clipping of |d|
-    (the official code clips it to 1). With 0 in the convex hull of the
-    gradients (g_1 = -g_2, a zero gradient) there is no solution: weights 0, d = 0.
+    (the official code clips it to 1), and as for every method here each head
+    gets its own task's gradient (the official code weights it by lam_i). With
+    0 in the convex hull of the gradients (g_1 = -g_2, a zero gradient) there
+    is no solution: weights 0, d = 0.
     """
     A = gram(G)  # G scaled by s = max |G_ij|: lam for the scaled G, divided by s, is lam for G
     if not (A.diagonal() > 0).all():

@@ -89,16 +89,23 @@ def reuse_weights_step(
     optimizer: torch.optim.Optimizer,
     weights: Sequence[float],
 ) -> list[torch.Tensor]:
-    """One step along lam @ G without computing G: the trunk's gradient of sum_i lam_i w_i L_i is exactly that."""
+    """One step along lam @ G without computing G.
+
+    One backward of sum_i lam_i w_i L_i puts exactly lam @ G into the trunk's
+    .grad; head i, reached by task i alone, gets lam_i times its own gradient,
+    so it is divided by lam_i. (With a zero weight, the heads get a backward of their own.)
+    """
     losses = task_losses(net, batch, criteria)
     weighted = [w * loss for w, loss in zip(weights, losses)]
     optimizer.zero_grad()
-    torch.autograd.backward(
-        sum(lam_i * x for lam_i, x in zip(lam, weighted)), inputs=net.shared_parameters(), retain_graph=True
-    )
-    torch.autograd.backward(sum(weighted), inputs=net.head_parameters())  # each head: its own task's gradient
-    if not all(torch.isfinite(p.grad).all() for p in net.parameters()):
-        raise TrainingDiverged("a task gradient became NaN/inf")
+    if (lam > 0).all():
+        torch.autograd.backward(weighted, grad_tensors=list(lam))
+        for lam_i, head in zip(lam, net.heads):
+            for p in head.parameters():
+                p.grad.div_(lam_i)
+    else:
+        torch.autograd.backward(weighted, grad_tensors=list(lam), inputs=net.shared_parameters(), retain_graph=True)
+        torch.autograd.backward(sum(weighted), inputs=net.head_parameters())
     optimizer.step()
     return losses
 

@@ -161,7 +161,7 @@ def make_gradnorm_step(setup: Setup, alpha: float = 1.5) -> StepFn:
 
 
 def make_log_sum_step(setup: Setup) -> StepFn:
-    """The scale-invariant sum: minimise sum_i log L_i (the "SI" baseline of Navon et al. 2022, section 6).
+    """The scale-invariant sum: minimise sum_i log L_i (Navon et al. 2022's "SI" baseline, their code's `scaleinvls`).
 
     Its gradient is sum_i grad L_i / L_i: a weighted sum whose weights 1 / L_i
     are renewed every step (so History.total, sum_i w_i L_i, is T at every
@@ -184,7 +184,7 @@ def make_log_sum_step(setup: Setup) -> StepFn:
 
 
 def rlw_weights(n_tasks: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """RLW's weights for one step: softmax(z) with z ~ N(0, I) (Lin et al. 2022, Algorithm 2).
+    """RLW's weights for one step: softmax(z) with z ~ N(0, I) (Lin et al. 2022, Algorithm 2, as TorchJD cites it).
 
     Positive, summing to 1, 1/T each on average; as LibMTL's RLW (the authors' library) draws them.
     """

@@ -10,7 +10,7 @@ from torch import nn
 
 from mtl_teach import aggregators
 from mtl_teach.config import TrainConfig
-from mtl_teach.gradient_methods import make_gradient_method_step
+from mtl_teach.gradient_methods import make_gradient_method_step, reuse_weights_step
 from mtl_teach.grads import task_gradients
 from mtl_teach.registry import CAGRAD, STRATEGIES, names
 from mtl_teach.train import build, train, training_run
@@ -170,3 +170,19 @@ def test_update_every_k_trains_and_measures_the_cosine_on_update_steps_only():
 def test_update_every_must_be_a_positive_whole_number(bad):
     with pytest.raises(ValueError, match=f"update_every={bad!r} must be a whole number"):
         make_gradient_method_step(aggregators.nash_mtl, update_every=bad)
+
+
+@pytest.mark.parametrize("lam", [(0.0, 0.8), (0.0, 0.0), (1e-3, 50.0)])
+def test_a_reuse_step_gives_the_trunk_lam_at_G_and_each_head_its_own_gradient(lam):
+    """Positive weights: one backward, each head's gradient divided back by its lam_i; a zero weight: two backwards."""
+    config = TrainConfig(alpha=0.3, beta=2.0, dtype="float64", lr=1e-3)
+    s = build(config)
+    lam = torch.tensor(lam, dtype=torch.float64)
+    weighted = [w * L for w, L in zip(config.weights, losses_of(s))]
+    G = task_gradients(weighted, s.net.shared_parameters())
+    heads = torch.autograd.grad(sum(weighted), s.net.head_parameters())
+    reuse_weights_step(lam, s.net, first_batch(s), s.data.criteria, s.optimizer, config.weights)
+    trunk = torch.cat([p.grad.reshape(-1) for p in s.net.shared_parameters()])
+    torch.testing.assert_close(trunk, lam @ G, rtol=0, atol=1e-12)
+    for g, p in zip(heads, s.net.head_parameters(), strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-12, atol=1e-15)

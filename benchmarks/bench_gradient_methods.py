@@ -1,7 +1,8 @@
-"""Per-step cost of each gradient method (PCGrad, MGDA, CAGrad, UPGrad, IMTL-G).
+"""Per-step cost of each gradient method (PCGrad, MGDA, CAGrad, UPGrad, IMTL-G, Nash-MTL, Aligned-MTL).
 
 1. `train()` with each gradient strategy, as a ratio to `weighted_sum`, on
-   the default config.
+   the default config; and Nash-MTL with its weights updated every k steps
+   (`update_every=k`, the official code's `update_weights_every`).
 2. The same step done with TorchJD 0.18 (`mtl_backward` + `jac_to_grad`
    with its aggregator) on the same model, data, batches and optimizer,
    against ours in the same bare loop: the ratio ours / TorchJD (goal <= 1).
@@ -24,12 +25,14 @@ from torchjd import aggregation as jd
 from torchjd.autojac import jac_to_grad, mtl_backward
 from torchjd.linalg import QuadprogProjector
 
+from mtl_teach.aggregators import nash_mtl
 from mtl_teach.config import TrainConfig
 from mtl_teach.data import batch_indices
+from mtl_teach.gradient_methods import make_gradient_method_step
 from mtl_teach.losses import task_losses
 from mtl_teach.registry import STRATEGIES, names
 from mtl_teach.strategies import Setup, StepResult
-from mtl_teach.train import build, train
+from mtl_teach.train import build, train, training_run
 
 REPEATS = 5
 METHODS = names("gradient")
@@ -41,7 +44,9 @@ TORCHJD = {
     "upgrad": lambda: jd.UPGrad(projector=QuadprogProjector(norm_eps=0.0, reg_eps=0.0)),
     "imtl_g": jd.IMTLG,
     "cagrad": lambda: jd.CAGrad(c=0.5, norm_eps=0.0),  # c = 0.5: our default
+    "aligned_mtl": lambda: jd.AlignedMTL(pref_vector=torch.ones(2)),  # ours sums the aligned gradients
 }
+NASH_EVERY = (5, 10)  # Nash-MTL: update the weights every k steps, reuse them in between
 
 
 def torchjd_step(aggregator: jd.Aggregator) -> Callable[[Setup], Callable]:
@@ -94,6 +99,10 @@ def main() -> None:
     config = TrainConfig()
     check_same_computation(config.replace(steps=50))
     runs: dict[str, Callable] = {n: (lambda n=n: train(config.replace(strategy=n))) for n in ["weighted_sum"] + METHODS}
+    for k in NASH_EVERY:
+        every_k = make_gradient_method_step(nash_mtl, update_every=k)
+        runs[f"nash_mtl/every_{k}"] = lambda m=every_k: list(training_run(config.replace(strategy="nash_mtl"), None, m))
+    compared = list(runs)[1:]  # the gradient methods, and Nash-MTL every k steps
     for name in TORCHJD:
         runs[f"{name}/ours"] = lambda n=name: bare_loop(config.replace(strategy=n))
         runs[f"{name}/torchjd"] = lambda n=name: bare_loop(config.replace(strategy=n), torchjd_step(TORCHJD[n]()))
@@ -105,7 +114,7 @@ def main() -> None:
     result = {
         "config": {"steps": config.steps, "batch_size": config.batch_size, "hidden": config.hidden, "threads": 1},
         "per_step_ms": {k: round(1e3 * v / config.steps, 4) for k, v in median.items()},
-        "ratio_to_weighted_sum": {n: round(median[n] / median["weighted_sum"], 3) for n in METHODS},
+        "ratio_to_weighted_sum": {n: round(median[n] / median["weighted_sum"], 3) for n in compared},
         "ours_over_torchjd": {n: round(median[f"{n}/ours"] / median[f"{n}/torchjd"], 3) for n in TORCHJD},
     }
     print(json.dumps(result))

@@ -6,13 +6,16 @@ direction is `d = lam @ G`, which the optimizer treats as the gradient.
 
 Every method depends on G only through its Gram matrix A = G G^T (all inner
 products between task gradients), and its weights stay the same when G is
-multiplied by a number. So `gram(G)` computes A in float64 from G divided by
-its largest entry: no overflow for huge gradients, no underflow for tiny ones.
+multiplied by a number (except Nash-MTL's, which are divided by it: its
+direction stays the same). So `gram(G)` computes A in float64 from G divided
+by its largest entry: no overflow for huge gradients, no underflow for tiny ones.
 
 MGDA, CAGrad and UPGrad each solve a small convex problem in task space. T is
 small here (2 or 3 tasks), so they are solved exactly: on every face of the
 simplex (every subset of tasks) the optimum has a closed form, one batched
 linear solve covers all faces, and the best feasible candidate wins.
+Nash-MTL's weights solve a convex problem too, without constraints but with
+a log barrier: Newton's method finds them to rounding in a few steps.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import torch
 
 Weighting = Callable[[torch.Tensor], torch.Tensor]  # G (T x D) -> task weights (T,)
 MAX_TASKS = 12  # the exact solvers visit all 2^T faces
+NASH_MAX_NEWTON_STEPS = 100  # Nash-MTL's solver: about 10 are enough unless 0 is nearly in the hull
+NASH_TOLERANCE = 1e-6  # Nash-MTL: its solution has lam_i (A lam)_i = 1 for every task, to this much
 
 
 def gram(G: torch.Tensor) -> torch.Tensor:
@@ -178,6 +183,68 @@ def imtl_g(G: torch.Tensor) -> torch.Tensor:
     return (v / total).to(G.dtype)
 
 
+def nash_mtl(G: torch.Tensor) -> torch.Tensor:
+    """Nash-MTL: Navon et al. 2022, "Multi-Task Learning as a Bargaining Game", Algorithm 1.
+
+    The tasks bargain over d = lam @ G. The Nash bargaining solution has
+    lam > 0 with (A lam)_i = 1 / lam_i for every task: task i gains
+    <g_i, d> = 1 / lam_i, and |d|^2 = T whatever the gradients' size. So a
+    small gradient gets a large weight, and d does not change when any g_i is
+    multiplied by a positive number; for two tasks d = (u_1 + u_2) / sqrt(1 + cos),
+    u_i = g_i / |g_i|. Solved exactly, not with the official code's 20 cvxpy
+    steps: lam minimises the convex f = lam^T A lam / 2 - sum(log lam), whose
+    gradient is A lam - 1 / lam; damped Newton from lam_i = 1 / |g_i| (f is
+    self-concordant: Boyd & Vandenberghe 2004, section 9.6). No clipping of |d|
+    (the official code clips it to 1), and as for every method here each head
+    gets its own task's gradient (the official code weights it by lam_i). With
+    0 in the convex hull of the gradients (g_1 = -g_2, a zero gradient) there
+    is no solution: weights 0, d = 0.
+    """
+    A = gram(G)  # G scaled by s = max |G_ij|: lam for the scaled G, divided by s, is lam for G
+    if not (A.diagonal() > 0).all():
+        return torch.zeros(len(A), dtype=G.dtype)  # a zero gradient: 0 is in the hull
+    lam = A.diagonal().rsqrt()
+    for _ in range(NASH_MAX_NEWTON_STEPS):
+        gradient = A @ lam - 1 / lam
+        step, singular = torch.linalg.solve_ex(A + torch.diag(lam**-2), gradient)  # Hessian^-1 gradient
+        decrement = (gradient @ step).clamp(min=0).sqrt()  # Newton decrement: f - min f is about its square / 2
+        if singular or not torch.isfinite(decrement):
+            break
+        lam = lam - step / (1 + decrement) if decrement > 0.25 else lam - step  # damped while far: stays > 0
+        if decrement <= 1e-6:  # that last full step squared the error (to rounding)
+            break
+    if (lam > 0).all() and ((A @ lam) * lam - 1).abs().max() <= NASH_TOLERANCE:  # the bargaining condition
+        return (lam / G.abs().max().double()).to(G.dtype)
+    return torch.zeros(len(A), dtype=G.dtype)  # no solution: f is unbounded, 0 is (numerically) in the hull
+
+
+def aligned_mtl(G: torch.Tensor, preference: torch.Tensor | None = None) -> torch.Tensor:
+    """Aligned-MTL: Senushkin et al. 2023, "Independent Component Alignment for Multi-Task Learning", Algorithm 1.
+
+    The task gradients are replaced by aligned ones, B G, with
+    B = sqrt(s_min) V diag(s)^(-1/2) V^T from the eigendecomposition
+    A = V diag(s) V^T of the Gram matrix (s_min its smallest non-zero
+    eigenvalue): the aligned gradients are orthogonal and all of length
+    sqrt(s_min), so the matrix they form has condition number 1, the paper's
+    measure of a stable update. The update is their sum, each weighted by
+    `preference` (default 1, as the official code; TorchJD's default is 1/T):
+    lam = B @ preference. Eigenvalues at most s_max * T * eps (eps of G's
+    dtype) count as 0, as in the official code. If G = 0, B = I (as TorchJD).
+    """
+    A = gram(G)
+    T = len(A)
+    w = torch.ones(T, dtype=A.dtype) if preference is None else torch.as_tensor(preference, dtype=A.dtype)
+    if w.shape != (T,) or not torch.isfinite(w).all():
+        raise ValueError(f"preference must be {T} finite numbers (one per task), got {preference!r}")
+    s, V = torch.linalg.eigh(A)
+    kept = s > s.max() * T * torch.finfo(G.dtype).eps  # the rank of G, up to G's rounding
+    s, V = s[kept], V[:, kept]
+    if len(s) == 0:
+        return w.to(G.dtype)
+    B = (V * (s.min() / s).sqrt()) @ V.T
+    return (B @ w).to(G.dtype)
+
+
 WEIGHTINGS: dict[str, Weighting] = {
     "mean": mean,
     "sum": plain_sum,
@@ -186,6 +253,8 @@ WEIGHTINGS: dict[str, Weighting] = {
     "cagrad": cagrad,
     "upgrad": upgrad,
     "imtl_g": imtl_g,
+    "nash_mtl": nash_mtl,
+    "aligned_mtl": aligned_mtl,
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m mtl_teach train ...` and `python -m mtl_teach compare ...`.
+"""Command line: `python -m mtl_teach train ...`, `... compare ...` and `... benchmark ...`.
 
 Instructors use it to make figures for slides; tests use it as a stable interface.
 Exit status: 0 done, 1 a run diverged, 2 a bad value (nothing was trained).
@@ -90,11 +90,56 @@ def build_parser() -> argparse.ArgumentParser:
     p_compare = sub.add_parser("compare", help="train several strategies on the same data and init")
     p_compare.add_argument("--strategies", nargs="+", default=names("sum") + names("recipe"), metavar="NAME")
     _add_config_arguments(p_compare)
+    p_bench = sub.add_parser("benchmark", help="every method against a tuned weighted sum (Delta m %%, several seeds)")
+    p_bench.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (default 3)")
+    p_bench.add_argument("--out", required=True, metavar="DIR", help="folder for benchmark.md, .json and .png")
+    p_bench.add_argument("--steps", type=int, default=300)
+    p_bench.add_argument("--batch-size", type=int, default=64)
+    p_bench.add_argument("--problems", nargs="+", default=None, metavar="NAME", help="default: all")
+    p_bench.add_argument("--methods", nargs="+", default=None, metavar="NAME", help="default: all but duplicates")
     return parser
+
+
+def benchmark_main(args: argparse.Namespace) -> int:
+    """Run `mtl_teach.benchmark.run_benchmark` and write its table (Markdown, JSON) and figure to --out."""
+    from mtl_teach import benchmark  # the sweep and matplotlib only when asked
+
+    problems = args.problems or list(benchmark.PROBLEMS)
+    methods = args.methods or list(benchmark.METHODS)
+    problem = benchmark.settings_problem(problems, args.seeds, methods, args.steps, args.batch_size)
+    problem = problem or out_dir_problem(args.out)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    result = benchmark.run_benchmark(problems, range(args.seeds), methods, args.steps, args.batch_size)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "benchmark.md"), "w", encoding="utf-8") as f:
+        f.write(result.markdown())
+    with open(os.path.join(args.out, "benchmark.json"), "w", encoding="utf-8") as f:
+        json.dump(result.to_json(), f, indent=1, sort_keys=True, allow_nan=False)
+    result.figure().savefig(os.path.join(args.out, "benchmark.png"), dpi=120)
+    print(result.markdown())
+    print(f"wrote benchmark.md, benchmark.json and benchmark.png to {args.out} ({result.elapsed_s:.0f} s)")
+    return 0
+
+
+def out_dir_problem(path: str) -> str | None:
+    """Why --out cannot hold the results (None: it can, made if missing), checked before training."""
+    folder = os.path.abspath(path)
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return f"--out {path!r} is a file; name a folder"
+    if not os.access(existing, os.W_OK):
+        return f"--out {path!r}: no permission to write in {existing!r}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "benchmark":
+        return benchmark_main(args)
     names_asked = [args.strategy] if args.command == "train" else args.strategies
     try:
         configs = [_config(args, name) for name in names_asked]

@@ -9,7 +9,7 @@ split, and `evaluate(net)` (each task's metric on that split).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -38,6 +38,9 @@ class TwoTaskData:
     criteria: tuple[nn.Module, ...]
     task_names: tuple[str, ...] = TWO_TASK_NAMES
     head_dims: tuple[int, ...] = (1, 1)
+    X_val: torch.Tensor | None = None  # a validation split, when asked for (`two_task(n_val=...)`)
+    y_class_val: torch.Tensor | None = None
+    y_reg_val: torch.Tensor | None = None
 
     @property
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,12 +54,28 @@ class TwoTaskData:
         return self.X.shape[0]
 
     @torch.no_grad()
-    def evaluate(self, net: nn.Module) -> dict[str, float]:
-        """On the held-out split: accuracy of the classification head, RMSE of the regression head."""
-        logits, y_hat = net(self.X_test)
-        accuracy = ((logits > 0).to(self.y_class_test.dtype) == self.y_class_test).float().mean().item()
-        rmse = torch.sqrt(torch.mean((y_hat - self.y_reg_test) ** 2)).item()
+    def evaluate(self, net: nn.Module, split: str = "test") -> dict[str, float]:
+        """On a held-out split ("test", or "val" if made): classification accuracy, regression RMSE."""
+        X, (y_class, y_reg) = _split(
+            self, split, (self.y_class_test, self.y_reg_test), (self.y_class_val, self.y_reg_val)
+        )
+        logits, y_hat = net(X)
+        accuracy = ((logits > 0).to(y_class.dtype) == y_class).float().mean().item()
+        rmse = torch.sqrt(torch.mean((y_hat - y_reg) ** 2)).item()
         return {"accuracy": accuracy, "rmse": rmse}
+
+
+def _split(data, split: str, test_targets: tuple, val_targets: tuple) -> tuple[torch.Tensor, tuple]:
+    """The inputs and targets of a held-out split: "test", or "val" where the dataset was made with one."""
+    if split == "test":
+        return data.X_test, test_targets
+    if split == "val" and data.X_val is not None:
+        return data.X_val, val_targets
+    if split == "val":
+        raise ValueError(
+            "this dataset has no validation split: make it with n_val (two_task) or val_fraction (multi_digits)"
+        )
+    raise ValueError(f"split={split!r} is not known; choose 'test' or 'val'")
 
 
 def two_task(
@@ -69,6 +88,7 @@ def two_task(
     dtype: torch.dtype = torch.float32,
     n_test: int = TWO_TASK_TEST_SAMPLES,
     classification_loss: str = "logits",
+    n_val: int = 0,
 ) -> TwoTaskData:
     """The blog post's pair of tasks from one set of features.
 
@@ -80,6 +100,9 @@ def two_task(
     magnitude). `n_test` more examples, drawn after the training ones, form
     the held-out split. `classification_loss="sigmoid_bce"` gives the blog
     post's fragile `sigmoid` + `BCELoss` instead of `BCEWithLogitsLoss`.
+    `n_val` more examples, drawn after those, form a validation split (for
+    choosing settings without looking at the test split); the training and
+    test examples are the same whatever `n_val` is.
     """
     if not -1.0 <= relatedness <= 1.0:
         raise ValueError(f"relatedness={relatedness!r} must be in [-1, 1]")
@@ -87,6 +110,8 @@ def two_task(
         raise ValueError(f"n_features={n_features!r} must be at least 2 (two task directions)")
     if classification_loss not in ("logits", "sigmoid_bce"):
         raise ValueError(f"classification_loss={classification_loss!r} must be 'logits' or 'sigmoid_bce'")
+    if not isinstance(n_val, int) or isinstance(n_val, bool) or n_val < 0:
+        raise ValueError(f"n_val={n_val!r} must be a whole number of examples, at least 0")
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n_samples, n_features, generator=g, dtype=torch.float64)
     basis, _ = torch.linalg.qr(torch.randn(n_features, 2, generator=g, dtype=torch.float64))
@@ -95,7 +120,12 @@ def two_task(
     X_test = torch.randn(n_test, n_features, generator=g, dtype=torch.float64)  # drawn last: X is as before
     test = _two_task_labels(X_test, directions, regression_scale, noise, g)
     classify = nn.BCEWithLogitsLoss() if classification_loss == "logits" else SigmoidBCELoss()
-    return TwoTaskData(*(t.to(dtype) for t in (X, *train, X_test, *test)), criteria=(classify, nn.MSELoss()))
+    data = TwoTaskData(*(t.to(dtype) for t in (X, *train, X_test, *test)), criteria=(classify, nn.MSELoss()))
+    if n_val == 0:
+        return data
+    X_val = torch.randn(n_val, n_features, generator=g, dtype=torch.float64)  # drawn after the test split
+    val = _two_task_labels(X_val, directions, regression_scale, noise, g)
+    return replace(data, X_val=X_val.to(dtype), y_class_val=val[0].to(dtype), y_reg_val=val[1].to(dtype))
 
 
 def _two_task_labels(X, directions, regression_scale, noise, g) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,6 +174,9 @@ class MultiDigitsData:
     task_names: tuple[str, ...] = DIGIT_TASK_NAMES
     head_dims: tuple[int, ...] = (10, 10)
     criteria: tuple[nn.Module, ...] = (nn.CrossEntropyLoss(), nn.CrossEntropyLoss())
+    X_val: torch.Tensor | None = None  # a validation split, when asked for (`multi_digits(val_fraction=...)`)
+    y_left_val: torch.Tensor | None = None
+    y_right_val: torch.Tensor | None = None
 
     @property
     def targets(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,12 +190,13 @@ class MultiDigitsData:
         return self.X.shape[0]
 
     @torch.no_grad()
-    def evaluate(self, net: nn.Module) -> dict[str, float]:
-        """Each head's accuracy on the held-out test pairs."""
-        outputs = net(self.X_test)
+    def evaluate(self, net: nn.Module, split: str = "test") -> dict[str, float]:
+        """Each head's accuracy on held-out pairs ("test", or "val" if made)."""
+        X, targets = _split(self, split, self.test_targets, (self.y_left_val, self.y_right_val))
+        outputs = net(X)
         return {
             f"{name} accuracy": (logits.argmax(dim=1) == y).float().mean().item()
-            for name, logits, y in zip(self.task_names, outputs, self.test_targets)
+            for name, logits, y in zip(self.task_names, outputs, targets)
         }
 
 
@@ -172,6 +206,7 @@ def multi_digits(
     pairs_per_digit: int = 3,
     test_fraction: float = 0.2,
     dtype: torch.dtype = torch.float32,
+    val_fraction: float = 0.0,
 ) -> MultiDigitsData:
     """Two 8x8 scikit-learn digits side by side, sharing `overlap` columns.
 
@@ -184,7 +219,9 @@ def multi_digits(
     left and as many on the right (1438 digits give 4314 training pairs by
     default), and no test pair shares a digit image with training. The
     split and the pairing depend only on `seed`. Needs scikit-learn (its
-    digits are bundled: nothing is downloaded).
+    digits are bundled: nothing is downloaded). `val_fraction` of the
+    digits, taken from the test pool, form validation pairs of their own
+    (no image in both); the training pairs are the same whatever it is.
     """
     if not isinstance(overlap, int) or not 0 <= overlap <= 8:
         raise ValueError(f"overlap={overlap!r} must be a whole number of columns from 0 to 8")
@@ -192,6 +229,8 @@ def multi_digits(
         raise ValueError(f"pairs_per_digit={pairs_per_digit!r} must be a whole number, at least 1")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction={test_fraction!r} must be between 0 and 1 (exclusive)")
+    if not 0.0 <= val_fraction < test_fraction:
+        raise ValueError(f"val_fraction={val_fraction!r} must be at least 0 and below test_fraction={test_fraction!r}")
     try:
         from sklearn.datasets import load_digits  # optional dependency, imported only when needed
     except ImportError as error:
@@ -204,12 +243,18 @@ def multi_digits(
     labels = torch.tensor(digits.target, dtype=torch.int64)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(images), generator=g)
-    n_test = round(test_fraction * len(images))
-    pools = (order[n_test:].repeat(pairs_per_digit), order[:n_test].repeat(pairs_per_digit))  # train, test
+    n_test, n_val = round(test_fraction * len(images)), round(val_fraction * len(images))
+    pools = (order[n_test:].repeat(pairs_per_digit), order[n_val:n_test].repeat(pairs_per_digit))  # train, test
     (X, y_left, y_right), (X_test, y_left_test, y_right_test) = (
         _digit_pairs(images, labels, pool, overlap, g, dtype) for pool in pools
     )
-    return MultiDigitsData(X, y_left, y_right, X_test, y_left_test, y_right_test, (8, 16 - overlap))
+    data = MultiDigitsData(X, y_left, y_right, X_test, y_left_test, y_right_test, (8, 16 - overlap))
+    if n_val == 0:
+        return data
+    X_val, y_left_val, y_right_val = _digit_pairs(
+        images, labels, order[:n_val].repeat(pairs_per_digit), overlap, g, dtype
+    )
+    return replace(data, X_val=X_val, y_left_val=y_left_val, y_right_val=y_right_val)
 
 
 def _digit_pairs(

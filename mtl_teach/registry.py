@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from mtl_teach.aggregators import cagrad, imtl_g, mgda, pcgrad, upgrad
+from mtl_teach.aggregators import aligned_mtl, cagrad, imtl_g, mgda, nash_mtl, pcgrad, upgrad
 from mtl_teach.gradient_methods import make_gradient_method_step as gradient
 from mtl_teach.strategies import (
     Setup,
@@ -33,7 +33,14 @@ from mtl_teach.strategies import (
     separate_backward,
     weighted_sum,
 )
-from mtl_teach.weighting import make_dwa_step, make_gradnorm_step, make_uncertainty_step
+from mtl_teach.weighting import (
+    make_dwa_step,
+    make_famo_step,
+    make_gradnorm_step,
+    make_log_sum_step,
+    make_rlw_step,
+    make_uncertainty_step,
+)
 
 if TYPE_CHECKING:
     from mtl_teach.config import TrainConfig
@@ -68,11 +75,16 @@ TABLE = (
     Strategy("uncertainty", make_uncertainty_step, "weighting", "learned weights exp(-s_i)/2 (Kendall et al. 2018)"),
     Strategy("dwa", make_dwa_step, "weighting", "weights from how fast each loss fell (Liu et al. 2019)"),
     Strategy("gradnorm", make_gradnorm_step, "weighting", "weights that balance gradient norms (Chen et al. 2018)"),
+    Strategy("log_sum", make_log_sum_step, "weighting", "scale-invariant sum of log L_i: weights 1/L_i"),
+    Strategy("rlw", make_rlw_step, "weighting", "RLW: random weights softmax(N(0, I)) each step (Lin et al. 2022)"),
+    Strategy("famo", make_famo_step, "weighting", "FAMO: weights so every loss falls at one rate (Liu et al. 2023)"),
     Strategy("pcgrad", gradient(pcgrad), "gradient", "PCGrad: drop each gradient's conflicting part, then sum"),
     Strategy("mgda", gradient(mgda), "gradient", "MGDA: the min-norm convex combination of the task gradients"),
     Strategy("cagrad", gradient(CAGRAD), "gradient", "CAGrad (c=0.5): best for the worst task, near the mean"),
     Strategy("upgrad", gradient(upgrad), "gradient", "UPGrad: mean of the gradients projected to conflict with none"),
     Strategy("imtl_g", gradient(imtl_g), "gradient", "IMTL-G: equal projection onto every task's unit gradient"),
+    Strategy("nash_mtl", gradient(nash_mtl), "gradient", "Nash-MTL: the bargaining solution, lam_i (G G^T lam)_i = 1"),
+    Strategy("aligned_mtl", gradient(aligned_mtl), "gradient", "Aligned-MTL: the gradients made orthogonal, equal"),
 )  # fmt: skip
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in TABLE}

@@ -100,11 +100,15 @@ class History:
             self.extras.setdefault(key, []).append(float(value))
 
 
-def make_data(config: TrainConfig):
-    """The dataset that `config.dataset` names, made from the config's seed and dtype."""
+def make_data(config: TrainConfig, **split_sizes):
+    """The dataset that `config.dataset` names, made from the config's seed and dtype.
+
+    `split_sizes` go to the dataset's function: `n_val=...` (two_task) or
+    `val_fraction=...` (multi_digits) add a validation split.
+    """
     dtype = getattr(torch, config.dtype)
     if config.dataset == "multi_digits":
-        return multi_digits(seed=config.seed, dtype=dtype)
+        return multi_digits(seed=config.seed, dtype=dtype, **split_sizes)
     return two_task(
         config.n_samples,
         config.n_features,
@@ -113,6 +117,7 @@ def make_data(config: TrainConfig):
         seed=config.seed,
         dtype=dtype,
         classification_loss=config.classification_loss,
+        **split_sizes,
     )
 
 
@@ -127,11 +132,14 @@ def make_optimizer(net: SharedTrunkNet, name: str, lr: float, momentum: float = 
     raise ValueError(f"optimizer={name!r} is not known; choose 'sgd' or 'adam'")
 
 
-def build(config: TrainConfig) -> Setup:
-    """Data, model and optimizer for `config` (the strategy builds its step from them)."""
+def build(config: TrainConfig, data=None) -> Setup:
+    """Data, model and optimizer for `config` (the strategy builds its step from them).
+
+    `data` replaces `make_data(config)`: e.g. the same dataset made once, with a validation split.
+    """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {config!r}; e.g. build(TrainConfig(strategy='mgda'))")
-    data = make_data(config)
+    data = make_data(config) if data is None else data
     net = SharedTrunkNet(data.X.shape[1], config.hidden, data.head_dims, seed=config.seed, dtype=data.X.dtype)
     return Setup(config, data, net, make_optimizer(net, config.optimizer, config.lr, config.momentum))
 

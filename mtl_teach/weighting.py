@@ -9,15 +9,24 @@ weights it used (`StepResult.weights`), which the loop records per step.
 - uncertainty: Kendall, Gal & Cipolla (2018)
 - dwa:         Liu, Johns & Davison (2019), dynamic weight average
 - gradnorm:    Chen, Badrinarayanan, Lee & Rabinovich (2018)
+- log_sum:     the scale-invariant sum of log losses (the "SI" baseline of Navon et al. 2022)
+- rlw:         Lin, Ye, Zhang & Tsang (2022), random loss weighting
+- famo:        Liu, Feng, Stone & Liu (2023), fast adaptive multitask optimization
+
+For a method whose objective is not a weighted sum (log_sum, famo), the
+weights reported are those of the gradient: the update is that of
+sum_i w_i L_i with the weights w_i held constant.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from mtl_teach.losses import task_losses
-from mtl_teach.strategies import Setup, StepFn, StepResult
+from mtl_teach.strategies import Setup, StepFn, StepResult, TrainingDiverged
 
 
 def _dtype(setup: Setup) -> torch.dtype:
@@ -151,3 +160,110 @@ def make_gradnorm_step(setup: Setup, alpha: float = 1.5) -> StepFn:
         return StepResult(losses.detach(), used, extras)
 
     return gradnorm_step
+
+
+def make_log_sum_step(setup: Setup) -> StepFn:
+    """The scale-invariant sum: minimise sum_i log L_i (Navon et al. 2022's "SI" baseline, their code's `scaleinvls`).
+
+    Its gradient is sum_i grad L_i / L_i: a weighted sum whose weights 1 / L_i
+    are renewed every step (so History.total, sum_i w_i L_i, is T at every
+    step). Multiplying a loss by c > 0 adds log c, which has no gradient: the
+    update is the same whether the target is in metres or centimetres.
+    """
+    net, criteria, optimizer, names = setup.net, setup.data.criteria, setup.optimizer, setup.data.task_names
+
+    def log_sum_step(batch) -> StepResult:
+        losses = torch.stack(task_losses(net, batch, criteria))
+        if not (losses > 0).all():
+            zero = names[int(torch.argmin(losses))]
+            raise TrainingDiverged(f"the loss of task {zero!r} reached 0: the log sum needs every loss > 0")
+        optimizer.zero_grad()
+        torch.log(losses).sum().backward()
+        optimizer.step()
+        return StepResult(losses.detach(), 1 / losses.detach())
+
+    return log_sum_step
+
+
+def rlw_weights(n_tasks: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """RLW's weights for one step: softmax(z) with z ~ N(0, I) (Lin et al. 2022, Algorithm 2, as TorchJD cites it).
+
+    Positive, summing to 1, 1/T each on average; as LibMTL's RLW (the authors' library) draws them.
+    """
+    return torch.softmax(torch.randn(n_tasks, generator=generator, dtype=dtype), dim=0)
+
+
+RLW_SEED_OFFSET = 0x524C57  # RLW's generator: seed + this, so its draws are not the data's (seeded with `seed`)
+
+
+def make_rlw_step(setup: Setup) -> StepFn:
+    """Random loss weighting (Lin, Ye, Zhang & Tsang, TMLR 2022): new random weights every step.
+
+    One backward of sum_i lam_i L_i with lam = `rlw_weights(...)`, drawn from
+    the run's own generator seeded from `config.seed`: a run is reproducible,
+    and the global random state is left alone. The paper offers it as a
+    baseline that any weighting method should beat.
+    """
+    generator = torch.Generator().manual_seed(setup.config.seed + RLW_SEED_OFFSET)
+    net, criteria, optimizer, n_tasks = setup.net, setup.data.criteria, setup.optimizer, len(setup.data.task_names)
+
+    def rlw_step(batch) -> StepResult:
+        task_weights = rlw_weights(n_tasks, generator, _dtype(setup))
+        losses = torch.stack(task_losses(net, batch, criteria))
+        optimizer.zero_grad()
+        (task_weights * losses).sum().backward()
+        optimizer.step()
+        return StepResult(losses.detach(), task_weights)
+
+    return rlw_step
+
+
+def make_famo_step(setup: Setup, lr: float = 0.025, gamma: float = 0.01) -> StepFn:
+    """FAMO (Liu, Feng, Stone & Liu, NeurIPS 2023, Algorithm 1): every loss should fall at the same rate.
+
+    Task logits xi (start at 0), z = softmax(xi). The network steps along the
+    gradient of sum_i z_i log L_i / c, c = sum_i z_i / L_i held constant: the
+    weights z_i / (c L_i), which sum to 1. Then the losses on the same batch
+    once more (one extra forward), and xi takes an Adam step (lr, weight decay
+    gamma: the official code's defaults) on J^T delta, where delta_i =
+    log L_i(before) - log L_i(after) and J = dz/dxi: so
+    (J^T delta)_i = z_i (delta_i - z . delta). A task whose loss fell least
+    gets a larger logit. As in the official code, 1e-8 is added to each loss
+    inside the logs; its clipping of the trunk's gradient norm to 1 is not done here.
+    """
+    if not (lr > 0 and gamma >= 0):
+        raise ValueError(f"lr={lr!r} must be > 0 and gamma={gamma!r} >= 0")
+    logits, adam_state = torch.zeros(len(setup.data.task_names), dtype=_dtype(setup)), {}
+    net, criteria, optimizer = setup.net, setup.data.criteria, setup.optimizer
+
+    def famo_step(batch) -> StepResult:
+        losses = torch.stack(task_losses(net, batch, criteria))
+        z = torch.softmax(logits, dim=0)
+        task_weights = z / (losses.detach() + 1e-8)
+        task_weights = task_weights / task_weights.sum()  # z_i / (c L_i)
+        optimizer.zero_grad()
+        (task_weights * losses).sum().backward()
+        optimizer.step()
+        with torch.no_grad():
+            after = torch.stack(task_losses(net, batch, criteria))
+        if not torch.isfinite(after).all():
+            raise TrainingDiverged("a loss became NaN/inf after the step")
+        delta = torch.log(losses.detach() + 1e-8) - torch.log(after + 1e-8)
+        adam_step(logits, z * (delta - z @ delta), adam_state, lr, gamma)  # J^T delta: the softmax's Jacobian
+        return StepResult(losses.detach(), task_weights)
+
+    return famo_step
+
+
+def adam_step(
+    param: torch.Tensor, grad: torch.Tensor, state: dict, lr: float, weight_decay: float = 0.0, eps: float = 1e-8
+) -> None:
+    """One Adam step (Kingma & Ba 2015, betas 0.9, 0.999) on a small tensor, in place, computed as
+    torch.optim.Adam computes it (weight decay added to the gradient). Here torch.optim.Adam's own
+    per-call overhead would cost as much as a forward pass of the network."""
+    grad = grad + weight_decay * param
+    step = state["step"] = state.get("step", 0) + 1
+    m = state["m"] = state.get("m", torch.zeros_like(param)).lerp(grad, 0.1)
+    v = state["v"] = state.get("v", torch.zeros_like(param)).mul(0.999).addcmul(grad, grad, value=0.001)
+    denom = (v.sqrt() / math.sqrt(1 - 0.999**step)).add(eps)
+    param.addcdiv_(m, denom, value=-lr / (1 - 0.9**step))

@@ -19,7 +19,9 @@ from mtl_teach import aggregators as agg
 
 SEEDS = range(25)
 SHAPES = [(2, 3), (2, 10), (3, 4), (3, 10), (5, 8)]
-ORDER_INVARIANT = ["mean", "sum", "mgda", "cagrad", "upgrad", "imtl_g"]
+ORDER_INVARIANT = ["mean", "sum", "mgda", "cagrad", "upgrad", "imtl_g", "nash_mtl", "aligned_mtl"]
+# d(s G) = s^DEGREE d(G): every method is linear under scaling but Nash-MTL, whose d does not change (|d|^2 = T).
+DEGREE = {"nash_mtl": 0}
 METHODS = list(agg.WEIGHTINGS)
 
 
@@ -200,6 +202,145 @@ def test_imtl_g_projects_equally_on_every_unit_task_gradient(seed, T, D):
     torch.testing.assert_close(w.sum(), torch.tensor(1.0, dtype=G.dtype))
 
 
+# --- Nash-MTL ---
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases())
+def test_nash_mtl_meets_the_bargaining_condition(seed, T, D):
+    """At its solution every weight is positive and lam_i (G G^T lam)_i = 1: each task gains <g_i, d> = 1 / lam_i."""
+    G = random_G(seed, T, D)
+    lam = agg.nash_mtl(G)
+    assert (lam > 0).all()
+    torch.testing.assert_close(lam * (G @ G.T @ lam), torch.ones(T, dtype=G.dtype), rtol=0, atol=1e-9)
+    d = lam @ G
+    torch.testing.assert_close(d @ d, torch.tensor(float(T), dtype=G.dtype))  # |d|^2 = sum_i lam_i <g_i, d> = T
+    assert (G @ d > 0).all()  # every task gains: d conflicts with none
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nash_mtl_for_two_tasks_is_the_sum_of_unit_gradients_rescaled(seed):
+    G = random_G(seed, 2, 5)
+    u = G / G.norm(dim=1, keepdim=True)
+    cos = u[0] @ u[1]
+    torch.testing.assert_close(direction("nash_mtl", G), (u[0] + u[1]) / (1 + cos).sqrt())
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::3])
+def test_nash_mtl_ignores_the_scale_of_each_task_gradient(seed, T, D):
+    """The bargaining solution is invariant to rescaling each player's utility: g_i -> c_i g_i leaves d as it is."""
+    G = random_G(seed, T, D)
+    c = torch.logspace(-6, 6, T, dtype=G.dtype)[torch.randperm(T, generator=torch.Generator().manual_seed(seed))]
+    torch.testing.assert_close(direction("nash_mtl", c.unsqueeze(1) * G), direction("nash_mtl", G))
+
+
+@pytest.mark.parametrize("T, D", [(3, 2), (4, 2), (6, 3)])
+def test_nash_mtl_has_a_solution_exactly_when_zero_is_outside_the_hull(T, D):
+    """With more tasks than dimensions, 0 is often a convex combination of the gradients (MGDA's d = 0): then
+    f(lam) = lam^T A lam / 2 - sum(log lam) is unbounded below, there is no bargaining solution: weights 0."""
+    outcomes = set()
+    for seed in range(60):
+        G = random_G(seed, T, D)
+        lam, zero_in_hull = agg.nash_mtl(G), direction("mgda", G).norm() < 1e-9 * G.norm()
+        if zero_in_hull:
+            assert torch.equal(lam, torch.zeros(T, dtype=G.dtype))
+        else:  # near-degenerate cases: to the solver's stated tolerance
+            torch.testing.assert_close(
+                lam * (G @ G.T @ lam), torch.ones(T, dtype=G.dtype), rtol=0, atol=agg.NASH_TOLERANCE
+            )
+        outcomes.add(bool(zero_in_hull))
+    assert outcomes == {True, False}  # both cases were met
+
+
+def test_nash_mtl_without_a_solution_gives_zero_weights():
+    opposed = torch.tensor([[1.0, 2.0], [-2.0, -4.0]], dtype=torch.float64)
+    with_zero = torch.tensor([[1.0, 2.0], [0.0, 0.0]], dtype=torch.float64)
+    for G in (opposed, with_zero):
+        assert torch.equal(agg.nash_mtl(G), torch.zeros(2, dtype=torch.float64))
+
+
+def test_nash_mtl_nearly_opposed_gradients_get_large_weights_and_still_meet_the_condition():
+    """cos = -1 + 5e-9: lam = 1 / (|g| sqrt(1 + cos)), about 1.4e4, found in a few dozen Newton steps."""
+    G = torch.tensor([[1.0, 0.0], [-1.0, 1e-4]], dtype=torch.float64)
+    lam = agg.nash_mtl(G)
+    u = G / G.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(lam * G.norm(dim=1), (1 + u[0] @ u[1]).rsqrt().expand(2), rtol=1e-6, atol=0)
+    assert lam.min() > 1e4
+
+
+CVXPY_NOT_DPP = "ignore:You are solving a parameterized problem that is not DPP"  # cvxpy's note on speed
+
+
+@pytest.mark.filterwarnings(CVXPY_NOT_DPP)
+@pytest.mark.parametrize("seed, T, D", all_cases())
+def test_nash_mtl_agrees_with_torchjd_where_its_solver_succeeds(seed, T, D):
+    """TorchJD's NashMTL ports the official code: 20 convex-concave steps with cvxpy/ECOS, starting from weights 1.
+    Where that meets the bargaining condition to 1e-6, the weights agree to 1e-6 (relative); where its solver
+    gives up (it then returns its starting weights: 7 of these 125 cases), ours still meets the condition."""
+    G = random_G(seed, T, D)
+    ours = agg.nash_mtl(G)
+    theirs = jd.NashMTL(n_tasks=T, max_norm=0.0).weighting(G)  # max_norm=0: no clipping of |d|, as ours
+    A = G @ G.T
+    if ((theirs * (A @ theirs)) - 1).abs().max() <= 1e-6:
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=0)
+    else:
+        torch.testing.assert_close(ours * (A @ ours), torch.ones(T, dtype=G.dtype), rtol=0, atol=1e-9)
+
+
+@pytest.mark.filterwarnings(CVXPY_NOT_DPP)
+def test_nash_mtl_cross_check_meets_both_branches():
+    """The TorchJD comparison above is not vacuous: most cases agree, and the solver really does give up sometimes."""
+    results = []
+    for seed, T, D in all_cases():
+        G = random_G(seed, T, D)
+        theirs = jd.NashMTL(n_tasks=T, max_norm=0.0).weighting(G)
+        results.append(bool(((theirs * (G @ G.T @ theirs)) - 1).abs().max() <= 1e-6))
+    assert sum(results) >= 100 and not all(results)
+
+
+# --- Aligned-MTL ---
+
+
+def alignment_matrix(G: torch.Tensor) -> torch.Tensor:
+    """Aligned-MTL's B, column by column: the weights for a preference that picks one task."""
+    T = len(G)
+    return torch.stack([agg.aligned_mtl(G, preference=torch.eye(T, dtype=G.dtype)[i]) for i in range(T)], dim=1)
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases())
+def test_aligned_mtl_aligned_gradients_are_orthogonal_with_equal_norms(seed, T, D):
+    """B G has Gram matrix s_min I: orthogonal rows of length sqrt(s_min), a condition number of 1 (T <= D here)."""
+    G = random_G(seed, T, D)
+    aligned = alignment_matrix(G) @ G
+    s_min = torch.linalg.eigvalsh(G @ G.T).min()
+    torch.testing.assert_close(aligned @ aligned.T, s_min * torch.eye(T, dtype=G.dtype), rtol=0, atol=1e-9 * s_min)
+    torch.testing.assert_close(torch.linalg.cond(aligned @ aligned.T), torch.tensor(1.0, dtype=G.dtype))
+    torch.testing.assert_close(direction("aligned_mtl", G), aligned.sum(dim=0))  # the update: their sum
+
+
+@pytest.mark.parametrize("T, D", [(3, 2), (5, 3)])
+def test_aligned_mtl_with_more_tasks_than_dimensions_aligns_within_the_span(T, D):
+    """A has rank D < T: B G has Gram matrix s_min P, P the projection on the range of A (s_min: smallest non-zero)."""
+    G = random_G(1, T, D)
+    s, V = torch.linalg.eigh(G @ G.T)
+    kept = V[:, -D:]  # the D non-zero eigenvalues are the largest
+    aligned = alignment_matrix(G) @ G
+    torch.testing.assert_close(aligned @ aligned.T, s[-D] * kept @ kept.T, rtol=0, atol=1e-9 * s[-D])
+
+
+def test_aligned_mtl_preference_must_be_one_number_per_task():
+    with pytest.raises(ValueError, match="preference must be 2 finite numbers"):
+        agg.aligned_mtl(random_G(0, 2, 3), preference=torch.ones(3))
+
+
+@pytest.mark.parametrize("seed, T, D", all_cases()[::2])
+def test_aligned_mtl_agrees_with_torchjd(seed, T, D):
+    """TorchJD's AlignedMTL averages the aligned gradients by default; with preference 1 per task it is the sum."""
+    G = random_G(seed, T, D)
+    theirs = jd.AlignedMTL(pref_vector=torch.ones(T, dtype=G.dtype))(G)
+    torch.testing.assert_close(direction("aligned_mtl", G), theirs, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(direction("aligned_mtl", G) / T, jd.AlignedMTL()(G), atol=1e-9, rtol=1e-9)
+
+
 # --- properties shared by several methods ---
 
 
@@ -219,15 +360,19 @@ def test_invariant_to_task_order(name, case):
 @pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("scale", [1e-3, 7.0])
 def test_scaling_all_gradients_scales_the_result(name, scale):
-    G = random_G(4, 3, 6)
-    torch.testing.assert_close(direction(name, scale * G), scale * direction(name, G), atol=1e-9 * scale, rtol=1e-7)
+    G, factor = random_G(4, 3, 6), scale ** DEGREE.get(name, 1)
+    torch.testing.assert_close(direction(name, scale * G), factor * direction(name, G), atol=1e-9 * factor, rtol=1e-7)
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_identical_task_gradients_give_the_mean_or_the_sum(name):
     g = random_G(5, 1, 6)[0]
     G = g.repeat(3, 1)
-    expected = {"sum": 3 * g, "pcgrad": 3 * g, "cagrad": 1.5 * g}.get(name, g)  # CAGrad: (1 + c) g, c = 0.5
+    expected = {"sum": 3 * g, "pcgrad": 3 * g, "cagrad": 1.5 * g, "aligned_mtl": 3 * g}.get(
+        name, g
+    )  # CAGrad: (1 + c) g
+    if name == "nash_mtl":  # lam_i (A lam)_i = 3 lam_i^2 |g|^2 = 1
+        expected = math.sqrt(3) * g / g.norm()
     torch.testing.assert_close(direction(name, G), expected)
 
 
@@ -318,14 +463,15 @@ def test_all_zero_gradients_give_a_zero_direction(name, T, D):
 @pytest.mark.parametrize("name", METHODS)
 def test_a_single_task_gets_its_own_gradient_back(name):
     g = random_G(7, 1, 6)
-    expected = {"cagrad": 1.5}.get(name, 1.0)  # CAGrad with one task: g0 + c |g0| g0 / |g0| = (1 + c) g
+    expected = {"cagrad": 1.5, "nash_mtl": 1 / g.norm()}.get(name, 1.0)  # CAGrad: (1 + c) g; Nash-MTL: lam^2 |g|^2 = 1
     torch.testing.assert_close(direction(name, g), expected * g[0], rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("scale", [0.0, 1e-20, 1e-12, 1e-3, 7.0, 1e6, 1e12, 1e15, 1e20])
 def test_weights_do_not_change_when_all_gradients_are_scaled(name, scale):
-    """Each method is linear under scaling: weights(s G) = weights(G), so d(s G) = s d(G); at s = 0, d = 0."""
+    """Each method is linear under scaling: weights(s G) = weights(G), so d(s G) = s d(G); at s = 0, d = 0.
+    Nash-MTL's weights are divided by s instead (DEGREE 0): its d stays the same."""
     G = random_G(4, 3, 6)
     if name == "pcgrad":
         G[1] = -G[1]  # make sure some pair conflicts, so PCGrad projects
@@ -333,7 +479,8 @@ def test_weights_do_not_change_when_all_gradients_are_scaled(name, scale):
     if scale == 0.0:
         assert torch.equal(scaled @ (scale * G), torch.zeros(6, dtype=torch.float64))
     else:
-        torch.testing.assert_close(scaled, weights, rtol=1e-9, atol=1e-12)
+        factor = scale ** (DEGREE.get(name, 1) - 1)
+        torch.testing.assert_close(scaled, factor * weights, rtol=1e-9, atol=1e-12 * factor)
         assert torch.isfinite(scaled @ (scale * G)).all()
 
 

@@ -103,3 +103,38 @@ def test_an_unwritable_plot_folder_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("mtl_teach.cli.os.access", lambda path, mode: False)
     assert main(["train", "--steps", "5", "--plot", str(tmp_path / "c.png")]) == 2
     assert "no permission to write there" in capsys.readouterr().err
+
+
+def test_benchmark_writes_the_table_in_markdown_and_json_and_the_figure(tmp_path, capsys):
+    out = tmp_path / "results"  # made if missing
+    args = ["benchmark", "--seeds", "2", "--out", str(out), "--steps", "10", "--problems", "metres"]
+    assert main([*args, "--methods", "weighted_sum", "rlw"]) == 0
+    table = (out / "benchmark.md").read_text()
+    assert table.startswith("| method | family | metres | mean |") and "| rlw | weighting |" in table
+    data = json.loads((out / "benchmark.json").read_text())
+    assert data["seeds"] == [0, 1] and data["steps"] == 10 and len(data["runs"]) == 6
+    assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert table in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--seeds", "0"], "seeds=0 is not allowed"),
+        (["--problems", "kilometres"], "problem 'kilometres' is not allowed"),
+        (["--methods", "sum_of_everything"], "method 'sum_of_everything' is not allowed"),
+        (["--steps", "-5"], "steps=-5 is not allowed"),
+    ],
+)
+def test_benchmark_bad_values_exit_2_before_training(extra, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("mtl_teach.benchmark.run_benchmark", lambda *a, **k: pytest.fail("trained anyway"))
+    assert main(["benchmark", "--out", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_benchmark_out_must_be_a_folder(tmp_path, capsys):
+    afile = tmp_path / "x.md"
+    afile.write_text("")
+    assert main(["benchmark", "--out", str(afile)]) == 2
+    assert "is a file; name a folder" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import torch
 
 from mtl_teach.config import ConfigError, TrainConfig
 from mtl_teach.data import TOY_2D_PARETO_X2, TOY_2D_STARTS, multi_digits, toy_2d, two_task
+from mtl_teach.models import SharedTrunkNet
 from mtl_teach.train import train
 
 needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed")
@@ -181,3 +182,58 @@ def test_multi_digits_carries_its_heads_criteria_and_metrics():
     metrics = data.evaluate(SharedTrunkNet(96, (16,), (10, 10), seed=0))
     assert set(metrics) == {"left digit accuracy", "right digit accuracy"}
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
+
+
+# --- validation splits, for choosing settings without looking at the test split ---
+
+
+def test_two_task_validation_split_is_drawn_last_and_changes_nothing_else():
+    plain, with_val = two_task(seed=2), two_task(seed=2, n_val=300)
+    for name in ("X", "y_class", "y_reg", "X_test", "y_class_test", "y_reg_test"):
+        assert torch.equal(getattr(with_val, name), getattr(plain, name)), name
+    assert plain.X_val is None and with_val.X_val.shape == (300, 8) and with_val.y_reg_val.shape == (300,)
+    assert not torch.isin(with_val.X_val[:, 0], torch.cat([plain.X[:, 0], plain.X_test[:, 0]])).any()
+    scaled = two_task(seed=2, n_val=300, regression_scale=100.0)  # the same examples, the target in other units
+    torch.testing.assert_close(scaled.y_reg_val, 100 * with_val.y_reg_val)
+
+
+def test_evaluate_on_the_validation_split():
+    from mtl_teach.models import SharedTrunkNet
+
+    data, net = two_task(seed=0, n_val=200), SharedTrunkNet(8, (16,), seed=0)
+    with torch.no_grad():
+        logits, y_hat = net(data.X_val)
+    expected = {
+        "accuracy": ((logits > 0).float() == data.y_class_val).float().mean().item(),
+        "rmse": torch.sqrt(torch.mean((y_hat - data.y_reg_val) ** 2)).item(),
+    }
+    assert data.evaluate(net, split="val") == expected != data.evaluate(net)
+    with pytest.raises(ValueError, match="has no validation split: make it with n_val"):
+        two_task().evaluate(net, split="val")
+    with pytest.raises(ValueError, match="split='train' is not known"):
+        data.evaluate(net, split="train")
+    with pytest.raises(ValueError, match="n_val=-1 must be a whole number"):
+        two_task(n_val=-1)
+
+
+def image_set(X: torch.Tensor) -> set[bytes]:
+    """The 8x8 digit images in pairs made with overlap=0 (left half and right half of each row)."""
+    halves = X.view(-1, 8, 16).split(8, dim=2)
+    return {image.numpy().tobytes() for half in halves for image in half}
+
+
+@needs_sklearn
+def test_multi_digits_validation_pairs_share_no_image_with_test_or_training():
+    plain, with_val = multi_digits(overlap=0), multi_digits(overlap=0, val_fraction=0.1)
+    assert torch.equal(with_val.X, plain.X) and torch.equal(with_val.y_left, plain.y_left)  # training unchanged
+    assert torch.equal(multi_digits(overlap=0, val_fraction=0.0).X_test, plain.X_test)  # the default: unchanged
+    assert with_val.X_val.shape == (540, 128) and with_val.X_test.shape == (537, 128)  # 180 and 179 digits, x3
+    assert len(with_val.X_val) + len(with_val.X_test) == len(plain.X_test)
+    train, test, val = (image_set(x) for x in (with_val.X, with_val.X_test, with_val.X_val))
+    assert not val & test and not val & train and not test & train
+    assert set(with_val.evaluate(SharedTrunkNet(128, (16,), (10, 10)), split="val")) == {
+        "left digit accuracy",
+        "right digit accuracy",
+    }
+    with pytest.raises(ValueError, match="val_fraction=0.2 must be at least 0 and below test_fraction=0.2"):
+        multi_digits(val_fraction=0.2)

@@ -11,6 +11,7 @@ from torch import nn
 from mtl_teach import aggregators
 from mtl_teach.config import TrainConfig
 from mtl_teach.data import batch_indices
+from mtl_teach.gradient_methods import make_gradient_method_step, reuse_weights_step
 from mtl_teach.grads import task_gradients
 from mtl_teach.registry import CAGRAD, STRATEGIES, names
 from mtl_teach.train import build, train, training_run
@@ -18,6 +19,7 @@ from mtl_teach.train import build, train, training_run
 METHODS = names("gradient")
 WEIGHTINGS = {"pcgrad": aggregators.pcgrad, "mgda": aggregators.mgda, "cagrad": CAGRAD}
 WEIGHTINGS |= {"upgrad": aggregators.upgrad, "imtl_g": aggregators.imtl_g}
+WEIGHTINGS |= {"nash_mtl": aggregators.nash_mtl, "aligned_mtl": aggregators.aligned_mtl}
 
 
 def test_every_gradient_method_is_registered_and_accepted_by_the_config():
@@ -137,3 +139,67 @@ def test_every_step_moves_the_trunk_at_extreme_loss_scales(name, scale):
         assert torch.isfinite(result.losses).all()
         moved += not torch.equal(before, s.net.trunk[0].weight)
     assert moved == 30
+
+
+# --- reusing the weights between updates (Nash-MTL's update_weights_every) ---
+
+
+def test_reusing_the_weights_every_k_steps_steps_along_the_old_weights_applied_to_the_new_gradients():
+    """With update_every=3 the weights are computed at steps 0, 3, ...; at steps 1 and 2 the trunk gets
+    lam_0 @ G_t (G_t of the batch at step t, never formed by the step itself), the heads their own gradients."""
+    config = TrainConfig(strategy="nash_mtl", alpha=0.3, beta=2.0, dtype="float64", lr=1e-3)
+    s = build(config)
+    step = make_gradient_method_step(aggregators.nash_mtl, update_every=3)(s)
+    batches = [first_batch(s, 64), (s.data.X[64:128], [t[64:128] for t in s.data.targets])] * 2
+    G0 = task_gradients([w * L for w, L in zip(config.weights, losses_of(s, batches[0]))], s.net.shared_parameters())
+    lam0 = aggregators.nash_mtl(G0)
+    results = [step(batches[0])]
+    for t in (1, 2):
+        weighted = [w * L for w, L in zip(config.weights, losses_of(s, batches[t]))]
+        G = task_gradients(weighted, s.net.shared_parameters())
+        heads = torch.autograd.grad(sum(weighted), s.net.head_parameters())
+        results.append(step(batches[t]))
+        trunk = torch.cat([p.grad.reshape(-1) for p in s.net.shared_parameters()])
+        torch.testing.assert_close(trunk, lam0 @ G, rtol=0, atol=1e-12)
+        for g, p in zip(heads, s.net.head_parameters(), strict=True):
+            torch.testing.assert_close(p.grad, g, rtol=0, atol=1e-12)
+        assert not torch.allclose(aggregators.nash_mtl(G), lam0)  # the weights would have changed
+    assert math.isfinite(results[0].extras["cosine"])
+    assert all(math.isnan(v) for r in results[1:] for v in r.extras.values())  # not measured on reuse steps
+    assert set(results[1].extras) == set(results[0].extras)
+
+
+def test_update_every_one_is_the_registered_step():
+    config = TrainConfig(strategy="nash_mtl", steps=12, dtype="float64")
+    *_, ours = training_run(config, make_step=make_gradient_method_step(aggregators.nash_mtl, update_every=1))
+    assert ours.total == train(config).total
+
+
+def test_update_every_k_trains_and_measures_the_cosine_on_update_steps_only():
+    config = TrainConfig(strategy="nash_mtl", steps=40, lr=0.05)
+    *_, h = training_run(config, make_step=make_gradient_method_step(aggregators.nash_mtl, update_every=4))
+    cosine = h.extras["cosine"]
+    assert [i for i, c in enumerate(cosine) if not math.isnan(c)] == list(range(0, 40, 4))
+    assert h.finished and sum(h.total[-5:]) < 0.8 * sum(h.total[:5])
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_update_every_must_be_a_positive_whole_number(bad):
+    with pytest.raises(ValueError, match=f"update_every={bad!r} must be a whole number"):
+        make_gradient_method_step(aggregators.nash_mtl, update_every=bad)
+
+
+@pytest.mark.parametrize("lam", [(0.0, 0.8), (0.0, 0.0), (1e-3, 50.0)])
+def test_a_reuse_step_gives_the_trunk_lam_at_G_and_each_head_its_own_gradient(lam):
+    """Positive weights: one backward, each head's gradient divided back by its lam_i; a zero weight: two backwards."""
+    config = TrainConfig(alpha=0.3, beta=2.0, dtype="float64", lr=1e-3)
+    s = build(config)
+    lam = torch.tensor(lam, dtype=torch.float64)
+    weighted = [w * L for w, L in zip(config.weights, losses_of(s))]
+    G = task_gradients(weighted, s.net.shared_parameters())
+    heads = torch.autograd.grad(sum(weighted), s.net.head_parameters())
+    reuse_weights_step(lam, s.net, first_batch(s), s.data.criteria, s.optimizer, config.weights)
+    trunk = torch.cat([p.grad.reshape(-1) for p in s.net.shared_parameters()])
+    torch.testing.assert_close(trunk, lam @ G, rtol=0, atol=1e-12)
+    for g, p in zip(heads, s.net.head_parameters(), strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-12, atol=1e-15)

@@ -161,6 +161,7 @@ def draw_methods(
     methods: Sequence[str] | None = None,
     task_names: Sequence[str] | None = None,
     columns: int = 5,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> Figure:
     """One panel per method for 2-D task gradients G (T x 2): its weights, and d = w @ G.
 
@@ -168,17 +169,23 @@ def draw_methods(
     weighted gradients w_i g_i laid tip to tail (the task's colour), and
     their sum d (black). The title names the method and its weights; the
     label under it gives <d, g_i> for each task (negative: d works against it).
+    `weights` ({method: w}, e.g. from `method_weights`) skips computing them again.
     """
     G = _checked(G, [1.0] * len(G) if losses is None else losses)[0]
     if G.shape[1] != 2:
         raise ValueError(f"draw_methods draws 2-D gradients: G must be T x 2, got {tuple(G.shape)}")
-    weights = method_weights(G, losses, methods)
+    if weights is None:
+        weights = method_weights(G, losses, methods)
+    elif any(torch.as_tensor(w).shape != (len(G),) for w in weights.values()):
+        raise ValueError(f"weights must hold one weight per task ({len(G)}) for each method")
+    weights = {name: torch.as_tensor(w, dtype=G.dtype) for name, w in weights.items()}
     colors = list(task_colors(task_names or [f"task {i + 1}" for i in range(len(G))]).items())
     rows = math.ceil(len(weights) / columns)
-    fig = Figure(figsize=(2.6 * min(columns, len(weights)), 2.9 * rows + 0.6), layout="constrained")
+    limits = _limits(G, weights.values())
+    height = 2.6 * min(1.5, max(0.3, (limits[1][1] - limits[1][0]) / (limits[0][1] - limits[0][0])))  # aspect 1
+    fig = Figure(figsize=(2.6 * min(columns, len(weights)), (height + 0.8) * rows + 0.5), layout="constrained")
     fig.set_facecolor("white")
     axes = fig.subplots(rows, min(columns, len(weights)), squeeze=False).flatten()
-    limits = _limits(G, weights.values())
     for ax, (name, w) in zip(axes, weights.items()):
         _draw_panel(ax, name, G, w, colors, limits)
     for ax in axes[len(weights) :]:
@@ -199,8 +206,8 @@ def _draw_panel(ax, name: str, G: torch.Tensor, w: torch.Tensor, colors, limits)
         tip = tip + part
     d = w @ G
     ax.quiver(0, 0, d[0], d[1], color=TOTAL_COLOR, width=0.012, label="d = w @ G", gid="direction", **arrow)
-    family = STRATEGIES[name].family
-    ax.set_title(f"{name} ({family})\nw = ({', '.join(f'{v:.2f}' for v in w.tolist())})", fontsize=9)
+    label = f"{name} ({STRATEGIES[name].family})" if name in STRATEGIES else name  # given weights may be anything
+    ax.set_title(f"{label}\nw = ({', '.join(f'{v:.2f}' for v in w.tolist())})", fontsize=9)
     ax.set_xlabel("<d, g_i> = (" + ", ".join(f"{v:+.2g}" for v in (G @ d).tolist()) + ")", fontsize=8)
     ax.set(xlim=limits[0], ylim=limits[1], aspect="equal", xticks=[], yticks=[])
     ax.axhline(0, color="0.85", lw=0.6, zorder=0)

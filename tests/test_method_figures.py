@@ -96,6 +96,17 @@ def test_draw_methods_draws_one_panel_per_method_with_d_equal_to_weights_at_G():
     assert len(fig.legends) == 1 and fig.get_facecolor() == to_rgba("white")
 
 
+def test_draw_methods_can_reuse_weights_computed_before():
+    weights = {"mgda": aggregators.mgda(G), "my weights": torch.tensor([0.5, 2.0])}
+    fig = draw_methods(G, weights=weights)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["mgda (gradient)", "my weights"]
+    for ax, w in zip(fig.axes, weights.values()):
+        d = quivers(ax)["direction"]
+        torch.testing.assert_close(torch.tensor([d.U[0], d.V[0]], dtype=torch.float64), w.double() @ G)
+    with pytest.raises(ValueError, match="one weight per task"):
+        draw_methods(G, weights={"mgda": torch.ones(3)})
+
+
 def test_every_arrow_fits_its_panel():
     fig = draw_methods(G, LOSSES, ["weighted_sum", "mgda", "pcgrad"])
     for ax in fig.axes:

@@ -94,7 +94,8 @@ def two_task(
 
     Each task reads the features along its own unit direction; `relatedness`
     is the cosine between the two directions (1: the same signal, 0:
-    unrelated, -1: opposed). The label is whether the first reading plus a
+    unrelated, -1: the same direction with its sign flipped, which a learned
+    head absorbs; notebook 05 shows it conflicts least). The label is whether the first reading plus a
     bend is positive; the regression target is the second reading plus a bend,
     times `regression_scale` (so the two losses can differ by orders of
     magnitude). `n_test` more examples, drawn after the training ones, form

@@ -34,9 +34,11 @@ def _dtype(setup: Setup) -> torch.dtype:
 
 
 def make_uncertainty_step(setup: Setup) -> StepFn:
-    """Uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018, eq. 7).
+    """Uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018), the regression form (eq. 7) for every task.
 
-    Each task i has a learned s_i = log(sigma_i^2) and the objective is
+    (Their eq. 10 gives a classification task exp(-s)·L + s/2 instead: the
+    same method with s shifted by log 2, with the same weight 1/(2 L) at the
+    optimum; notebook 04 checks both.) Each task i has a learned s_i = log(sigma_i^2) and the objective is
 
         L = sum_i  exp(-s_i) / 2 * L_i  +  s_i / 2        (= L_i / (2 sigma_i^2) + log sigma_i)
 

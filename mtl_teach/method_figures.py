@@ -64,16 +64,18 @@ class _ProbeData:
 def _probe(G: torch.Tensor, losses: torch.Tensor, lr: float) -> Setup:
     """A run whose task losses are `losses` and whose trunk gradients are the rows of G, and stay so.
 
-    The trunk is one Linear layer of D units with weight 0 and bias 1, so its
+    The trunk is one Linear layer of D units with weight 1 and no bias, so its
     features are all 1 on the input x = 1; head i has weight G[i], so
-    d loss_i / d (trunk weight) = G[i]. The network's own param groups have
+    d loss_i / d (trunk weight) = G[i], and the trunk has no other parameter
+    (a bias would add a second copy of G[i] to the shared gradient, doubling
+    the Gram matrix that Nash-MTL's weights depend on). The network's own param groups have
     lr 0 (it never moves); a method's learned weights join with lr `lr`.
     """
     T, D = G.shape
     net = SharedTrunkNet(1, hidden=(D,), head_dims=(1,) * T, dtype=torch.float64)
+    net.trunk[0].register_parameter("bias", None)
     with torch.no_grad():
-        net.trunk[0].weight.zero_()
-        net.trunk[0].bias.fill_(1.0)
+        net.trunk[0].weight.fill_(1.0)
         for head, g in zip(net.heads, G):
             head.weight.copy_(g.unsqueeze(0))
             head.bias.zero_()

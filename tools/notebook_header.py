@@ -5,7 +5,7 @@ notebook in Google Colab) and, as its first code cell, `COLAB_CELL`: in Colab it
 installs `mtl_teach` from the project's repository; anywhere else it does nothing.
 The repository address lives only here (`REPOSITORY`); change it here and run
 
-    python tools/notebook_header.py notebooks/*.ipynb
+    python tools/notebook_header.py notebooks/*.ipynb notebooks/zh-CN/*.ipynb
 
 to rewrite the badge and the Colab cell of every notebook. `header_problems(...)`
 lists what is out of date; tests/test_notebooks_structure.py uses it.
@@ -85,6 +85,11 @@ def apply_header(nb: nbformat.NotebookNode, notebook_name: str) -> None:
         nb.cells.insert(nb.cells.index(code) if code is not None else 1, cell)
 
 
+def notebook_name(path: Path) -> str:
+    """The notebook's path under notebooks/: "01_weighted_sum.ipynb", or "zh-CN/01_weighted_sum.ipynb" in an edition's folder."""
+    return path.name if path.resolve().parent.name == NOTEBOOK_DIR else f"{path.resolve().parent.name}/{path.name}"
+
+
 def main(paths: list[str]) -> int:
     if not paths:
         print("usage: python tools/notebook_header.py notebooks/*.ipynb", file=sys.stderr)
@@ -92,7 +97,7 @@ def main(paths: list[str]) -> int:
     for path in map(Path, paths):
         nb = nbformat.read(path, as_version=4)
         before = nbformat.writes(nb)
-        apply_header(nb, path.name)
+        apply_header(nb, notebook_name(path))
         if nbformat.writes(nb) != before:
             nbformat.write(nb, path)
             print(f"updated {path} (re-execute it: python tools/execute_notebooks.py {path})")

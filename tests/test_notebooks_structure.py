@@ -17,8 +17,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import notebook_header  # noqa: E402  (tools/ is not a package)
+from course_notebooks import EDITIONS, edition_of, notebooks_of  # noqa: E402
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = [path for edition in EDITIONS for path in notebooks_of(edition)]  # every edition's, English first
+
+
+def name(path: Path) -> str:
+    """The notebook's name under notebooks/, e.g. "zh-CN/01_weighted_sum.ipynb": its id in these tests."""
+    return notebook_header.notebook_name(path)
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -33,26 +39,28 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 4, [p.name for p in NOTEBOOKS]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_badge_and_colab_cell_match_the_template(path):
-    assert notebook_header.header_problems(read(path), path.name) == []
+    assert notebook_header.header_problems(read(path), name(path)) == []
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_first_cell_states_the_question_and_last_cell_answers_it(path):
-    nb = read(path)
-    question = [line for line in nb.cells[0].source.splitlines() if line.startswith("**Question:**")]
-    assert len(question) == 1 and question[0].rstrip().endswith("?"), f"{path.name}: first cell needs one question"
+    nb, labels = read(path), edition_of(path).labels
+    question = [line for line in nb.cells[0].source.splitlines() if line.startswith(labels["question_label"])]
+    one_question = len(question) == 1 and question[0].rstrip().endswith(labels["question_mark"])
+    assert one_question, f"{name(path)}: first cell needs one {labels['question_label']} question line"
     last = nb.cells[-1]
-    assert last.cell_type == "markdown" and last.source.startswith("## Answer"), f"{path.name}: last cell must answer"
+    answers = last.cell_type == "markdown" and last.source.startswith(labels["answer_heading"])
+    assert answers, f"{name(path)}: last cell must start with {labels['answer_heading']}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_kernel_is_python3(path):
     assert read(path).metadata.kernelspec.name == "python3"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_stored_run_is_one_clean_pass_top_to_bottom(path):
     cells = code_cells(read(path))
     assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), "re-run: make execute"
@@ -62,7 +70,7 @@ def test_stored_run_is_one_clean_pass_top_to_bottom(path):
                 assert out.execution_count == cell.execution_count
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_no_error_or_warning_outputs(path):
     for number, cell in enumerate(code_cells(read(path))):
         expects_error = "raises-exception" in cell.metadata.get("tags", [])
@@ -87,10 +95,10 @@ def playground_problem(nb: nbformat.NotebookNode) -> str | None:
     return "it has a playground cell but its metadata says it has none" if has_cell else None
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_has_a_playground_or_says_why_not(path):
     problem = playground_problem(read(path))
-    assert problem is None, f"{path.name}: {problem}"
+    assert problem is None, f"{name(path)}: {problem}"
 
 
 def test_the_playground_rule_refuses_a_silent_or_unexplained_opt_out():
@@ -107,7 +115,7 @@ def test_the_playground_rule_refuses_a_silent_or_unexplained_opt_out():
     assert "says it has none" in playground_problem(with_cell)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
 def test_helpers_a_learner_need_not_read_come_from_the_package(path):
     """`check` is mtl_teach.exercises.check; no notebook redefines a package function under its name."""
     import mtl_teach.exercises
@@ -121,11 +129,15 @@ def test_helpers_a_learner_need_not_read_come_from_the_package(path):
     assert mtl_teach.exercises.check.__module__ == "mtl_teach.exercises"
 
 
-def test_start_here_maps_every_notebook():
-    start = next(p for p in NOTEBOOKS if p.name.startswith("00_"))
+@pytest.mark.parametrize("edition", EDITIONS, ids=lambda e: e.language)
+def test_start_here_maps_every_notebook(edition):
+    notebooks = notebooks_of(edition)
+    if not notebooks:
+        pytest.skip(f"no notebooks in the {edition.language} edition")
+    start = next(p for p in notebooks if p.name.startswith("00_"))
     text = "\n".join(c.source for c in read(start).cells if c.cell_type == "markdown")
-    missing = [p.name for p in NOTEBOOKS if p.name not in text]
-    assert missing == [], f"add these to the map in {start.name}: {missing}"
+    missing = [p.name for p in notebooks if p.name not in text]
+    assert missing == [], f"add these to the map in {name(start)}: {missing}"
 
 
 def test_header_check_notices_a_stale_badge_and_an_edited_colab_cell():
@@ -142,8 +154,8 @@ def test_apply_header_is_what_the_notebooks_store():
     for path in NOTEBOOKS:
         nb = read(path)
         before = nbformat.writes(nb)
-        notebook_header.apply_header(nb, path.name)
-        assert nbformat.writes(nb) == before, f"{path.name}: run python tools/notebook_header.py"
+        notebook_header.apply_header(nb, name(path))
+        assert nbformat.writes(nb) == before, f"{name(path)}: run python tools/notebook_header.py"
 
 
 def run_colab_cell(monkeypatch, in_colab: bool) -> list:

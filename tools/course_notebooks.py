@@ -71,6 +71,9 @@ EDITIONS = [
             "hide_solution": "Hide the solution",
             "widget_note": "An interactive control: run the notebook (in Colab or JupyterLab) to use it.",
             "slides": "Slides",
+            "question_label": "**Question:**",  # the first cell's question line starts with it
+            "question_mark": "?",
+            "answer_heading": "## Answer",  # the last cell starts with it
         },
     ),
     Edition(
@@ -100,6 +103,9 @@ EDITIONS = [
             "hide_solution": "隐藏答案",
             "widget_note": "交互控件：请运行笔记本（在 Colab 或 JupyterLab 中）来使用它。",
             "slides": "幻灯片",
+            "question_label": "**问题：**",
+            "question_mark": "？",
+            "answer_heading": "## 答案",
         },
     ),
 ]
@@ -108,6 +114,12 @@ EDITIONS = [
 def editions_present(root: Path = NOTEBOOKS) -> list[Edition]:
     """The editions that have notebooks under `root` now (English first)."""
     return [e for e in EDITIONS if notebooks_of(e, root)]
+
+
+def edition_of(path: Path) -> Edition:
+    """The edition a notebook belongs to, by its folder (notebooks/ is English, notebooks/zh-CN/ Chinese)."""
+    folder = path.resolve().parent.name
+    return next((e for e in EDITIONS if e.subfolder == folder), EDITIONS[0])
 
 
 def notebooks_of(edition: Edition, root: Path = NOTEBOOKS) -> list[Path]:

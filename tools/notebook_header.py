@@ -86,8 +86,9 @@ def apply_header(nb: nbformat.NotebookNode, notebook_name: str) -> None:
 
 
 def notebook_name(path: Path) -> str:
-    """The notebook's path under notebooks/: "01_weighted_sum.ipynb", or "zh-CN/01_weighted_sum.ipynb" in an edition's folder."""
-    return path.name if path.resolve().parent.name == NOTEBOOK_DIR else f"{path.resolve().parent.name}/{path.name}"
+    """The path under notebooks/: "01_weighted_sum.ipynb", or "zh-CN/01_weighted_sum.ipynb" in a sub-folder."""
+    folder = path.resolve().parent.name
+    return path.name if folder == NOTEBOOK_DIR else f"{folder}/{path.name}"
 
 
 def main(paths: list[str]) -> int:

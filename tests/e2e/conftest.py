@@ -58,8 +58,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     import matplotlib.font_manager  # noqa: F401
 
     root = tmp_path_factory.mktemp("lab-root")
-    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
-        shutil.copy2(notebook, root / notebook.name)
+    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("*/*.ipynb")):  # zh-CN/ too
+        (root / notebook.relative_to(NOTEBOOKS)).parent.mkdir(exist_ok=True)
+        shutil.copy2(notebook, root / notebook.relative_to(NOTEBOOKS))
     server = LabServer(root, tmp_path_factory.mktemp("lab-home"))
     try:
         server.start()

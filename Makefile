@@ -68,7 +68,7 @@ format: $(STAMP)
 
 # Re-execute every notebook in place (after a change to the package or a notebook).
 execute: $(STAMP)
-	$(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb
+	$(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb notebooks/zh-CN/*.ipynb
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

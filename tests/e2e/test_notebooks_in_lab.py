@@ -1,8 +1,9 @@
-"""Every notebook, opened in JupyterLab and run with Run All, shows no error and renders every widget.
+"""Every notebook of both editions, opened in JupyterLab and run with Run All, shows no error and renders every widget.
 
 The stored notebook is the reference: a cell must show as many widget views
 as it stored widget outputs, and only cells tagged `raises-exception` may
-show an error (they must show one).
+show an error (they must show one). The exercise checks speak the notebook's
+language: JupyterLab tells the kernel the notebook's path (mtl_teach.i18n).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .notebook_page import code_cells, execution_counts, open_notebook, run_all, wait_for_widgets
+from mtl_teach.translations import ZH_CN
+
+from .notebook_page import PANEL, code_cells, execution_counts, open_notebook, run_all, wait_for_widgets
 from .paths import NOTEBOOKS
 
 pytestmark = pytest.mark.e2e
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("zh-CN/*.ipynb"))
+NOT_ANSWERED = "Not answered yet: replace None with your answer, run that cell, then run this check again."
 
 
 def expected_outputs(path: Path) -> tuple[list[bool], list[int]]:
@@ -29,10 +33,14 @@ def expected_outputs(path: Path) -> tuple[list[bool], list[int]]:
     return raises, widgets
 
 
-@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[p.stem for p in NOTEBOOK_PATHS])
+def name(path: Path) -> str:
+    return path.relative_to(NOTEBOOKS).as_posix()
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=[name(p) for p in NOTEBOOK_PATHS])
 def test_notebook_runs_in_lab(page, lab_server, path: Path) -> None:
     raises, widgets = expected_outputs(path)
-    open_notebook(page, lab_server, path.name, len(raises))
+    open_notebook(page, lab_server, name(path), len(raises))
 
     prompts = run_all(page)
 
@@ -52,4 +60,8 @@ def test_notebook_runs_in_lab(page, lab_server, path: Path) -> None:
                 f"code cell {number} rendered {cell.widgets_rendered} widget view(s) "
                 f"(sizes {cell.widget_sizes}); the stored notebook has {n_widgets}"
             )
-    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+    shown = page.locator(f"{PANEL} .jp-OutputArea-output").all_inner_texts()
+    message = ZH_CN[NOT_ANSWERED] if path.parent.name == "zh-CN" else NOT_ANSWERED
+    if not any(message in text for text in shown):
+        problems.append(f"no exercise check printed {message!r}: the package spoke another language")
+    assert not problems, f"{name(path)}:\n" + "\n".join(problems)

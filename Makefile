@@ -37,9 +37,13 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
+# Two pytest workers, each taking one test file (or notebook) at a time: nbval runs a notebook's
+# cells in order in one kernel, and each browser test module shares one JupyterLab or one site build.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check mtl_teach tests benchmarks notebooks tools site
-	$(BIN)/python -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg --timeout=900 tests notebooks
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --nbval --nbval-sanitize-with notebooks/sanitize.cfg --timeout=900 tests notebooks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e" tests

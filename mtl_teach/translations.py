@@ -55,7 +55,9 @@ ZH_CN: dict[str, str] = {
     "Divide alpha (and beta = 1 - alpha) by each task's initial loss.": (
         "用 alpha（以及 beta = 1 - alpha）分别除以对应任务的初始损失。"
     ),
-    "r = (0.5 / 1.0, 2.0 / 2.0); the weights are 2 * softmax(r / 2).": "r = (0.5 / 1.0, 2.0 / 2.0)；权重为 2 * softmax(r / 2)。",
+    "r = (0.5 / 1.0, 2.0 / 2.0); the weights are 2 * softmax(r / 2).": (
+        "r = (0.5 / 1.0, 2.0 / 2.0)；权重为 2 * softmax(r / 2)。"
+    ),
     # 05_gradient_conflict
     "<g1, g2> = -1 < 0: remove from g1 its part along g2 (and from g2 its part along g1), then add.": (
         "<g1, g2> = -1 < 0：从 g1 中去掉它沿 g2 方向的分量（也从 g2 中去掉它沿 g1 方向的分量），再相加。"

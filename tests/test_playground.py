@@ -179,13 +179,13 @@ def test_the_output_bundle_is_stable_text_plus_widget_and_final_frame():
     ]
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == a.widget.model_id
     png = base64.b64decode(bundle["image/png"])
-    assert png == a.curves.png and Image.open(io.BytesIO(png)).size == (800, 300)
+    assert png == a.curves.png and Image.open(io.BytesIO(png)).size == (800, 330)
 
 
 def panels(pg) -> int:
     """How many panels the frame on screen has (4 inches, 400 px each)."""
     width, height = Image.open(io.BytesIO(pg.image.value)).size
-    assert len(pg.curves.figure.figure.axes) == width // 400 and height == 300
+    assert len(pg.curves.figure.figure.axes) == width // 400 and height == 330
     return width // 400
 
 

@@ -362,12 +362,24 @@ class Playground:
         previous = self.history
         self.curves.set_ghost(previous if keep_ghost and previous is not None and previous.config != config else None)
         self.curves.set_extras(panel_series(config.strategy, self.curves.figure.task_names))
-        self.curves.figure.cover(self.grid.histories(config) if cached is not None else [])  # one scale for the grid
+        self.curves.figure.cover(self._alpha_row(config) if cached is not None else [])  # one scale for the row
         self.curves.sink = functools.partial(self._show_frame, generation, cached is not None)
         history = cached if cached is not None else self._train_live(config, generation)
         if history is not None and generation == self._generation:
             self.curves.finish(history)  # the final frame (a stopped run keeps its curves)
             self._show_pareto_point(history)
+
+    def _alpha_row(self, config: TrainConfig) -> list[History]:
+        """The grid's runs the alpha slider reaches from `config` (all, or none if some are not trained yet).
+
+        Axis limits that fit them all mean moving alpha never redraws the axes;
+        "all or none" keeps the picture the same whatever the grid thread has done so far.
+        """
+        alphas = slider_values(self.controls["alpha"].max) if "alpha" in self.controls else [config.alpha]
+        row = [
+            self.grid.history(config.replace(alpha=a, beta=b)) for a, b in grid_pairs(config, alphas, (), self.tie_beta)
+        ]
+        return row if all(history is not None for history in row) else []
 
     def _train_live(self, config: TrainConfig, generation: int) -> History | None:
         """Train `config` step by step with live frames; the History as it ended (stopped if superseded)."""
@@ -385,10 +397,10 @@ class Playground:
         with self._lock:
             if generation != self._generation:
                 return
-            self.image.value = png
-            self.image.remove_class("mtl-teach-stale")
             self.history = history
             self._set_status(status_text(history, from_grid=from_grid))
+            self.image.value = png
+            self.image.remove_class("mtl-teach-stale")
 
     def _set_status(self, text: str) -> None:
         self._status = text

@@ -114,13 +114,6 @@ class WeightGrid:
             history = self._histories.get(config)
         return history if history is not None and history.finished else None
 
-    def histories(self, config: TrainConfig) -> list[History]:
-        """Every finished run in the grid for `config`'s settings."""
-        key = settings_key(config)
-        with self._lock:
-            found = [h for c, h in self._histories.items() if settings_key(c) == key]
-        return [h for h in found if h.finished]
-
     def front(self, config: TrainConfig) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """((alpha, beta), (task-1 loss, task-2 loss)) of each finite run in the grid for `config`'s settings,
         the losses as `final_point` measures them."""

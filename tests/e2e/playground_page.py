@@ -95,6 +95,19 @@ def status_of(root) -> str:
     return root.locator(".mtl-teach-status .widget-html-content").inner_text().strip()
 
 
+def grid_status_of(root) -> str:
+    """The Pareto panel's line: whether the grid of weightings is training or ready."""
+    return root.locator(".mtl-teach-grid-status .widget-html-content").inner_text().strip()
+
+
+def wait_for_grid(root, timeout_s: float = 180.0) -> str:
+    """Wait until the grid of weightings is trained (its line names the front); returns the line."""
+    return poll(
+        lambda: grid_status_of(root), lambda text: text.startswith("Pareto front of"), timeout_s,
+        lambda text: f"the grid to be trained; its line says {text!r}",
+    )  # fmt: skip
+
+
 def without_timing(status: str) -> str:
     """The status line minus its elapsed time, e.g. ' (0.41 s)', which differs run to run."""
     return TIMING_RE.sub("", status)

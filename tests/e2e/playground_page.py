@@ -23,7 +23,7 @@ from PIL import Image
 
 WATCH_JS = """
 (root) => {
-  const img = root.querySelector('img.widget-image');
+  const img = root.querySelector('img.mtl-teach-curves');
   const status = root.querySelector('.mtl-teach-status .widget-html-content');
   const log = {frames: [], statuses: [], inputs: []};
   window.__playground = log;
@@ -154,7 +154,7 @@ def wait_until_quiet(page, quiet_s: float = 1.0, timeout_s: float = 60.0) -> Log
 
 def shown_frame(root) -> np.ndarray:
     """The frame the page shows now, as an RGB array decoded from the image's own PNG bytes."""
-    png = base64.b64decode(root.locator("img.widget-image").evaluate(IMAGE_BYTES_JS))
+    png = base64.b64decode(root.locator("img.mtl-teach-curves").evaluate(IMAGE_BYTES_JS))
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 

@@ -233,3 +233,17 @@ def test_strategy_change_mid_run_then_stop(page, playground_view) -> None:
     )
     assert log.frames[-1]["t"] > clicked, "the stopped run should draw its final frame"
     assert_no_error_output(page)
+
+
+def test_picking_a_weighting_of_the_pareto_front_moves_the_sliders(page, playground_view):
+    """The menu under the Pareto panel (an image cannot be clicked): the sliders follow, the grid's run shows."""
+    view = playground_view
+    clear(page)
+    view.locator(".mtl-teach-front-choice select").select_option(label="alpha=0.8, beta=0.5")
+    wait_for_log(page, lambda log: any(s["text"].endswith("(from the grid)") for s in log.statuses))
+    wait_until_quiet(page)
+    assert float(slider(view, "alpha").locator(".widget-readout").inner_text()) == 0.8
+    assert float(slider(view, "beta").locator(".widget-readout").inner_text()) == 0.5
+    expected = status_text(_final(TrainConfig(alpha=0.8, beta=0.5)), from_grid=True)
+    assert without_timing(status_of(view)) == expected
+    assert_no_error_output(page)

@@ -342,3 +342,31 @@ def test_a_run_with_extras_still_caches_the_axes():
 def test_bad_extras_name_the_value(extras, message):
     with pytest.raises(ValueError, match=message):
         LiveCurves(TASKS, extras=extras)
+
+
+def test_live_frames_add_only_the_new_steps_and_the_final_frame_is_drawn_whole():
+    full = train(steps=200)
+    growing = History(full.config, full.task_names)
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    drawn_points = []
+    real_draw = curves.figure.lines[TOTAL].axes.draw_artist
+
+    def counting(artist):
+        drawn_points.append(len(artist.get_xdata()))
+        return real_draw(artist)
+
+    for step in range(200):
+        for name in TASKS:
+            growing.losses[name].append(full.losses[name][step])
+        growing.total.append(full.total[step])
+        if step in (100, 150):
+            curves.figure.total_axes.draw_artist = counting if step == 150 else real_draw
+            curves.figure.render(growing, live=True)
+    assert drawn_points == [51]  # steps 100 to 150: the new piece and the step before it
+    live_frame = decode(curves.figure.render(growing, live=True))
+    np.testing.assert_array_equal(curves.figure.line_data()[TOTAL], growing.total)  # the line keeps all its data
+    curves.finish(growing)
+    whole = LiveCurves(TASKS, live=True, sink=Recorder())
+    whole.finish(growing)
+    assert curves.png == whole.png  # the final frame: drawn whole, exactly as a fresh figure draws it
+    assert np.any(live_frame != decode(whole.png), axis=-1).mean() < 0.01  # live: joints and the label differ

@@ -20,8 +20,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ from mtl_teach.data import batch_indices
 from mtl_teach.losses import task_losses
 from mtl_teach.registry import STRATEGIES, names
 from mtl_teach.strategies import Setup
-from mtl_teach.train import build, one_torch_thread
+from mtl_teach.train import History, build, one_torch_thread
 
 
 @dataclass
@@ -49,6 +49,7 @@ class SweepResult:
     diverged_at: list[int | None]  # per run: first step whose loss was NaN/inf, or None
     setup: Setup  # the data and the initial model the runs started from
     elapsed_s: float = 0.0
+    pairs: list[tuple[float, float]] = field(default_factory=list)  # the weightings exactly as asked (float64)
 
     def net(self, k: int) -> nn.Module:
         """Run k's trained model, as an ordinary network."""
@@ -62,6 +63,28 @@ class SweepResult:
         """Run k's metrics on the held-out split, as `History.metrics`."""
         with one_torch_thread():
             return self.setup.data.evaluate(self.net(k))
+
+    def history(self, k: int) -> History:
+        """Run k as the `History` that `train()` records for its config (losses, weights, total, metrics).
+
+        A run that diverged keeps its finite steps and says where it stopped, as `train()` does.
+        """
+        alpha, beta = self.pairs[k] if self.pairs else self.weights[k].tolist()
+        steps = self.diverged_at[k] if self.diverged_at[k] is not None else len(self.curves)
+        history = History(self.config.replace(alpha=alpha, beta=beta), self.task_names)
+        for losses in self.curves[:steps, k].tolist():  # the same float arithmetic as History.record
+            for name, loss, weight in zip(self.task_names, losses, (alpha, beta), strict=True):
+                history.losses[name].append(loss)
+                history.weights[name].append(weight)
+            history.total.append(alpha * losses[0] + beta * losses[1])
+        if self.diverged_at[k] is not None:
+            history.diverged_at, history.diverged_because = steps, "the loss became NaN/inf"
+        elif not torch.isfinite(self.params[k]).all():
+            history.diverged_at, history.diverged_because = steps, "the parameters became NaN/inf"
+        else:
+            history.metrics = self.metrics(k)
+        history.elapsed_s = self.elapsed_s
+        return history
 
 
 def weight_pairs(
@@ -97,12 +120,15 @@ def sweep(
     betas: Sequence[float] | torch.Tensor | None = None,
     *,
     weights: Sequence[Sequence[float]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SweepResult:
     """Train the weighted sum once per weighting, all K runs at once (see the module docstring).
 
     `config` gives everything but the weights (its strategy must be in the
     "sum" family of the registry); the weightings come from `alphas` (with
     `betas`, default 1 - alpha) or from `weights=[(alpha, beta), ...]`.
+    `should_stop()` is asked before every step: True ends the sweep with
+    `SweepStopped` (the playground cancels its background grid this way).
     """
     config = config or TrainConfig()
     pairs = weight_pairs(alphas, betas, weights)
@@ -117,12 +143,23 @@ def sweep(
             raise ConfigError(f"weighting {k} (alpha={a!r}, beta={b!r}): {error}") from None
     start = time.perf_counter()
     with one_torch_thread():
-        result = _train_stacked(config, pairs)
+        result = _train_stacked(config, pairs, should_stop or _never)
     result.elapsed_s = time.perf_counter() - start
+    result.pairs = pairs
     return result
 
 
-def _train_stacked(config: TrainConfig, pairs: list[tuple[float, float]]) -> SweepResult:
+class SweepStopped(Exception):
+    """Raised by `sweep` when its `should_stop()` returned True."""
+
+
+def _never() -> bool:
+    return False
+
+
+def _train_stacked(
+    config: TrainConfig, pairs: list[tuple[float, float]], should_stop: Callable[[], bool]
+) -> SweepResult:
     """The K runs as rows of one parameter tensor, trained together (see the module docstring)."""
     setup = build(config)  # the data, the initial model and its optimizer settings, as `train` builds them
     data, net = setup.data, setup.net
@@ -141,6 +178,8 @@ def _train_stacked(config: TrainConfig, pairs: list[tuple[float, float]]) -> Swe
     indices = batch_indices(len(data), config.batch_size, config.steps, config.seed)
     curves = torch.empty(config.steps, len(pairs), len(data.task_names), dtype=w.dtype)
     for step, idx in enumerate(indices):
+        if should_stop():
+            raise SweepStopped(f"the sweep was stopped at step {step} of {config.steps}")
         losses = losses_of_every_run(theta, (data.X[idx], [t[idx] for t in data.targets]))
         optimizer.zero_grad()
         (w * losses).sum().backward()

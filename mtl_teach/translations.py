@@ -96,6 +96,24 @@ ZH_CN: dict[str, str] = {
     "Call scaler.unscale_(optimizer) before clip_grad_norm_, then scaler.step and update.": (
         "在 clip_grad_norm_ 之前调用 scaler.unscale_(optimizer)，然后调用 scaler.step 和 update。"
     ),
+    # mtl_teach.playground
+    "step {done}/{steps}: {losses}": "第 {done}/{steps} 步：{losses}",
+    "stopped {done}/{steps}: {losses}": "已停止，第 {done}/{steps} 步：{losses}",
+    "done, {run}": "完成，{run}",
+    " (from the grid)": "（来自权重网格）",
+    "diverged: {why} at step {step} (lr={lr}, optimizer={optimizer}); try a smaller lr": (
+        "发散：第 {step} 步{why}（学习率={lr}，优化器={optimizer}）；请试试更小的学习率"
+    ),
+    "the loss became NaN/inf": "损失变成了 NaN/inf",
+    "the parameters became NaN/inf": "参数变成了 NaN/inf",
+    "training {strategy}, alpha={alpha}, beta={beta} ...": "训练中：{strategy}，alpha={alpha}，beta={beta} ...",
+    "⚠ training failed: {error}": "⚠ 训练失败：{error}",
+    "weighting": "权重",
+    "Pareto front: training {count} weightings in the background ...": "帕累托前沿：正在后台训练 {count} 组权重 ...",
+    "⚠ the grid could not be trained: {error}": "⚠ 权重网格无法训练：{error}",
+    "Pareto front of {strategy}: {count} weightings; pick one to show its run": (
+        "{strategy} 的帕累托前沿：{count} 组权重；选一组即可显示它的训练曲线"
+    ),
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"zh-CN": ZH_CN}

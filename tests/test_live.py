@@ -48,7 +48,7 @@ def run():
 
 def test_png_bytes_round_trips_through_pillow():
     rgba = np.random.default_rng(0).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
-    np.testing.assert_array_equal(decode(png_bytes(rgba)), rgba[:, :, :3])
+    np.testing.assert_array_equal(decode(png_bytes(rgba)), rgba)
 
 
 def test_drawn_lines_equal_the_history(run):
@@ -67,8 +67,8 @@ def test_frame_is_a_png_of_fixed_size_equal_to_the_canvas(run):
     curves.finish(run)
     first = decode(curves.png)
     curves.finish(train(steps=20))
-    assert first.shape == decode(curves.png).shape == (300, 800, 3)  # no tight bbox: the size never changes
-    canvas = np.asarray(curves.figure.canvas.buffer_rgba())[:, :, :3]
+    assert first.shape == decode(curves.png).shape == (330, 800, 4)  # no tight bbox: the size never changes
+    canvas = np.asarray(curves.figure.canvas.buffer_rgba())
     np.testing.assert_array_equal(decode(curves.png), canvas)
 
 
@@ -77,13 +77,13 @@ def test_update_is_throttled_by_wall_time(run, monkeypatch):
     monkeypatch.setattr(live, "time", clock)
     curves = LiveCurves(TASKS, max_fps=5, live=True, sink=Recorder())
     assert curves.update(run)  # the first update always draws
-    curves.last_frame_ms = 1.0  # a cheap frame: the fps limit decides
+    curves.mean_frame_ms = 1.0  # cheap frames: the fps limit decides
     clock.now += 0.19
     assert not curves.update(run)
     clock.now += 0.02
     assert curves.update(run)
-    curves.last_frame_ms = 100.0  # a slow frame: wait 4x its cost, so drawing stays <= 1/4 of the time
-    clock.now += 0.39
+    curves.mean_frame_ms = 100.0  # slow frames: wait until drawing is <= DRAW_SHARE (15%) of the time
+    clock.now += 0.1 / live.DRAW_SHARE - 0.01
     assert not curves.update(run)
     clock.now += 0.02
     assert curves.update(run)
@@ -136,7 +136,7 @@ def test_ghost_stays_as_a_faint_line_and_can_be_removed(run):
     np.testing.assert_array_equal(ghost.get_ydata(), run.losses["regression"])
     assert ghost.get_alpha() == 0.25 and curves.figure.lines["regression"].get_alpha() is None  # faint vs opaque
     assert ghost.get_color() == curves.figure.lines["regression"].get_color()
-    assert "previous run" in [t.get_text() for t in curves.figure.task_axes.get_legend().get_texts()]
+    assert "previous run" in [t.get_text() for t in curves.figure.legend.get_texts()]
     curves.set_ghost(None)
     assert len(ghost.get_ydata()) == 0
 
@@ -249,9 +249,9 @@ def test_extras_lines_equal_the_history_extras_in_a_third_panel(uncertainty_run)
     axes = curves.figure.extras_axes
     assert len(curves.figure.figure.axes) == 3 and curves.figure.lines[WEIGHTS[0]].axes is axes
     assert axes.get_title() == "learned weights"
-    assert [t.get_text() for t in axes.get_legend().get_texts()] == list(WEIGHTS)
+    assert [t.get_text() for t in curves.figure.legend.get_texts()] == [*TASKS, *WEIGHTS]
     assert curves.figure.lines["weight/regression"].get_color() == curves.figure.lines["regression"].get_color()
-    assert decode(curves.png).shape == (300, 1200, 3)  # 4 inches a panel, 100 dpi
+    assert decode(curves.png).shape == (330, 1200, 4)  # 4 inches a panel, 100 dpi
 
 
 def test_without_extras_there_are_two_panels_as_before(run):
@@ -259,7 +259,7 @@ def test_without_extras_there_are_two_panels_as_before(run):
     curves.finish(run)
     assert len(curves.figure.figure.axes) == 2 and curves.figure.extras_axes is None
     assert set(curves.figure.line_data()) == {*TASKS, TOTAL}
-    assert decode(curves.png).shape == (300, 800, 3)
+    assert decode(curves.png).shape == (330, 800, 4)
 
 
 def test_extras_not_recorded_yet_draw_nothing_and_do_not_crash(run):
@@ -342,3 +342,31 @@ def test_a_run_with_extras_still_caches_the_axes():
 def test_bad_extras_name_the_value(extras, message):
     with pytest.raises(ValueError, match=message):
         LiveCurves(TASKS, extras=extras)
+
+
+def test_live_frames_add_only_the_new_steps_and_the_final_frame_is_drawn_whole():
+    full = train(steps=200)
+    growing = History(full.config, full.task_names)
+    curves = LiveCurves(TASKS, live=True, sink=Recorder())
+    drawn_points = []
+    real_draw = curves.figure.lines[TOTAL].axes.draw_artist
+
+    def counting(artist):
+        drawn_points.append(len(artist.get_xdata()))
+        return real_draw(artist)
+
+    for step in range(200):
+        for name in TASKS:
+            growing.losses[name].append(full.losses[name][step])
+        growing.total.append(full.total[step])
+        if step in (100, 150):
+            curves.figure.total_axes.draw_artist = counting if step == 150 else real_draw
+            curves.figure.render(growing, live=True)
+    assert drawn_points == [51]  # steps 100 to 150: the new piece and the step before it
+    live_frame = decode(curves.figure.render(growing, live=True))
+    np.testing.assert_array_equal(curves.figure.line_data()[TOTAL], growing.total)  # the line keeps all its data
+    curves.finish(growing)
+    whole = LiveCurves(TASKS, live=True, sink=Recorder())
+    whole.finish(growing)
+    assert curves.png == whole.png  # the final frame: drawn whole, exactly as a fresh figure draws it
+    assert np.any(live_frame != decode(whole.png), axis=-1).mean() < 0.01  # live: joints and the label differ

@@ -13,10 +13,12 @@ from PIL import Image
 
 from mtl_teach import playground as playground_module
 from mtl_teach.config import ConfigError, TrainConfig
+from mtl_teach.i18n import set_language
 from mtl_teach.live import TOTAL
 from mtl_teach.playground import CONTROLS, panel_series, playground
 from mtl_teach.registry import names
 from mtl_teach.train import one_torch_thread, train
+from mtl_teach.weight_grid import final_point
 
 
 def wait_until(predicate, timeout=120.0):
@@ -108,10 +110,13 @@ def test_every_control_changes_its_config_field(runs):
     assert len(runs) == 1 + len(new_values)
 
 
-def test_sliders_retrain_on_release_only():
+def test_sliders_retrain_on_release_only_except_weights_answered_by_a_grid():
     pg = playground(mode="sync", steps=10)
     sliders = [c for c in pg.controls.values() if hasattr(c, "continuous_update")]
     assert sliders and all(not c.continuous_update for c in sliders)
+    with_grid = playground(mode="sync", grid=True, steps=10)
+    following = {name for name, c in with_grid.controls.items() if getattr(c, "continuous_update", False)}
+    assert following == {"alpha", "beta"}  # while dragged, the grid answers each value at once
 
 
 def test_tied_beta_follows_alpha_with_one_run_per_change(runs):
@@ -179,13 +184,13 @@ def test_the_output_bundle_is_stable_text_plus_widget_and_final_frame():
     ]
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == a.widget.model_id
     png = base64.b64decode(bundle["image/png"])
-    assert png == a.curves.png and Image.open(io.BytesIO(png)).size == (800, 300)
+    assert png == a.curves.png and Image.open(io.BytesIO(png)).size == (800, 330)
 
 
 def panels(pg) -> int:
     """How many panels the frame on screen has (4 inches, 400 px each)."""
     width, height = Image.open(io.BytesIO(pg.image.value)).size
-    assert len(pg.curves.figure.figure.axes) == width // 400 and height == 300
+    assert len(pg.curves.figure.figure.axes) == width // 400 and height == 330
     return width // 400
 
 
@@ -402,3 +407,112 @@ def test_in_a_live_kernel_the_playground_trains_in_the_background_and_obeys_a_su
         assert done.split() == ["0.8", "True", "done,"]
     finally:
         manager.shutdown_kernel(now=True)
+
+
+# ---- the grid of weightings and the Pareto panel ----
+
+
+def test_moving_alpha_shows_the_grids_run_at_once_without_training(runs):
+    pg = playground(mode="sync", grid=True, controls=["alpha"], tie_beta=True, steps=200)
+    assert len(runs) == 1 and len(pg.front_choice.options) == 21  # the first run, then the grid (one sweep)
+    pg.controls["alpha"].value = 0.35
+    assert len(runs) == 1  # nothing trained: the grid had it
+    expected = train(TrainConfig(steps=200, alpha=0.35, beta=0.65))
+    assert pg.history.config == expected.config
+    np.testing.assert_allclose(pg.history.total, expected.total, rtol=0, atol=1e-5)  # tests/test_weight_grid.py
+    assert pg.status.endswith("(from the grid)") and pg.status.startswith("done, step 200/200")
+    assert_shows(pg, pg.history)
+    assert pg.front_choice.value == (0.35, 0.65)
+
+
+def test_a_weighting_between_grid_points_is_trained_live(runs):
+    pg = playground(mode="sync", grid=True, controls=["alpha"], tie_beta=True, steps=50)
+    pg.controls["alpha"].value = 0.33  # typed into the readout: not a slider position
+    assert [c.alpha for c in runs] == [0.5, 0.33]
+    assert pg.history.total == train(TrainConfig(steps=50, alpha=0.33, beta=0.67)).total
+    assert pg.front_choice.value is None  # not one of the grid's runs
+
+
+def test_the_pareto_dot_follows_the_slider_and_sits_on_the_grids_point():
+    pg = playground(mode="sync", grid=True, controls=["alpha"], tie_beta=True, steps=100)
+    front = dict(pg.grid.front(pg.history.config))
+    for alpha in (0.2, 0.8):
+        pg.controls["alpha"].value = alpha
+        dot = pg.pareto.current_dot.get_xydata()[0]
+        np.testing.assert_allclose(dot, front[(alpha, round(1 - alpha, 10))], atol=1e-6)
+        np.testing.assert_allclose(dot, final_point(pg.history), atol=0)
+        assert pg.pareto_image.value  # drawn and sent
+
+
+def test_picking_a_point_of_the_front_moves_the_sliders_and_shows_that_run(runs):
+    pg = playground(mode="sync", grid=True, controls=["alpha", "beta"], steps=60)
+    pick = next(value for _, value in pg.front_choice.options if value[0] == 0.8)
+    pg.front_choice.value = pick
+    assert (pg.controls["alpha"].value, pg.controls["beta"].value) == pick
+    assert pg.history.config.weights == pick and pg.status.endswith("(from the grid)")
+    assert len(runs) == 1  # answered by the grid
+
+
+def test_another_control_retrains_the_grid_for_the_new_settings(runs):
+    pg = playground(mode="sync", grid=True, controls=["alpha", "lr"], tie_beta=True, steps=40)
+    pg.controls["lr"].value = 0.02
+    assert [c.lr for c in runs] == [0.01, 0.02]  # the new setting is trained live first
+    assert pg.grid.history(TrainConfig(steps=40, lr=0.02, alpha=0.25, beta=0.75)) is not None
+    pg.controls["alpha"].value = 0.25
+    assert len(runs) == 2 and pg.history.config.lr == 0.02
+
+
+def test_a_method_outside_the_sum_family_is_shown_against_the_plain_sums_front(runs):
+    pg = playground(mode="sync", grid=True, controls=["alpha", "strategy"], tie_beta=True, steps=40)
+    pg.controls["strategy"].value = "pcgrad"
+    pg.controls["alpha"].value = 0.3
+    assert [c.strategy for c in runs] == ["weighted_sum", "pcgrad", "pcgrad"]  # pcgrad is never cached
+    assert "Pareto front of weighted_sum" in pg.grid_line.value
+    np.testing.assert_allclose(pg.pareto.current_dot.get_xydata()[0], final_point(pg.history), atol=0)
+
+
+def test_headless_there_is_no_grid_and_one_final_frame():
+    pg = playground(steps=20)  # plain Python counts as headless
+    assert pg.grid is None and pg.curves.frames_drawn == 1
+    assert pg.pareto_image not in pg.widget.children and not pg.pareto_image.value
+
+
+def test_the_status_line_speaks_chinese_in_a_chinese_notebook():
+    set_language("zh-CN")
+    try:
+        pg = playground(mode="sync", grid=True, controls=["alpha"], tie_beta=True, steps=20)
+        assert pg.status.startswith("完成，第 20/20 步：classification")
+        pg.controls["alpha"].value = 0.4
+        assert pg.status.endswith("（来自权重网格）")
+        assert "帕累托前沿" in pg.grid_line.value
+        pg.controls["alpha"].value = 0.0
+        pg.controls["alpha"].value = 0.41
+        assert pg.status.startswith("完成，第 20/20 步")
+    finally:
+        set_language(None)
+
+
+def test_in_the_background_alpha_is_answered_from_the_grid_and_close_stops_the_grid(threaded, monkeypatch):
+    pg = threaded(steps=200, controls=["alpha"], tie_beta=True, grid=True)
+    assert pg.wait()
+    pg.controls["alpha"].value = 0.7
+    wait_until(lambda: pg.status.endswith("(from the grid)"))
+    assert pg.history.config.alpha == 0.7 and pg.image.value == pg.curves.png
+    stops = []
+    real_sweep = playground_module.WeightGrid.train
+
+    def slow_grid(self, config, pairs, should_stop=None):
+        def recording():
+            stops.append(should_stop())
+            time.sleep(0.01)
+            return stops[-1]
+
+        return real_sweep(self, config, pairs, recording)
+
+    monkeypatch.setattr(playground_module.WeightGrid, "train", slow_grid)
+    pg.initial = pg.initial.replace(seed=5)  # other settings, so the grid must retrain (slowly)
+    pg.train()
+    wait_until(lambda: len(stops) > 3)
+    pg.close(timeout=60)
+    assert stops[-1] is True  # the sweep was told to stop
+    assert not [t for t in threading.enumerate() if t.name.startswith("mtl-teach") and t.is_alive()]

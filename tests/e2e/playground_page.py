@@ -23,7 +23,7 @@ from PIL import Image
 
 WATCH_JS = """
 (root) => {
-  const img = root.querySelector('img.widget-image');
+  const img = root.querySelector('img.mtl-teach-curves');
   const status = root.querySelector('.mtl-teach-status .widget-html-content');
   const log = {frames: [], statuses: [], inputs: []};
   window.__playground = log;
@@ -95,6 +95,19 @@ def status_of(root) -> str:
     return root.locator(".mtl-teach-status .widget-html-content").inner_text().strip()
 
 
+def grid_status_of(root) -> str:
+    """The Pareto panel's line: whether the grid of weightings is training or ready."""
+    return root.locator(".mtl-teach-grid-status .widget-html-content").inner_text().strip()
+
+
+def wait_for_grid(root, timeout_s: float = 180.0) -> str:
+    """Wait until the grid of weightings is trained (its line names the front); returns the line."""
+    return poll(
+        lambda: grid_status_of(root), lambda text: text.startswith("Pareto front of"), timeout_s,
+        lambda text: f"the grid to be trained; its line says {text!r}",
+    )  # fmt: skip
+
+
 def without_timing(status: str) -> str:
     """The status line minus its elapsed time, e.g. ' (0.41 s)', which differs run to run."""
     return TIMING_RE.sub("", status)
@@ -141,7 +154,7 @@ def wait_until_quiet(page, quiet_s: float = 1.0, timeout_s: float = 60.0) -> Log
 
 def shown_frame(root) -> np.ndarray:
     """The frame the page shows now, as an RGB array decoded from the image's own PNG bytes."""
-    png = base64.b64decode(root.locator("img.widget-image").evaluate(IMAGE_BYTES_JS))
+    png = base64.b64decode(root.locator("img.mtl-teach-curves").evaluate(IMAGE_BYTES_JS))
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 

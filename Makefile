@@ -39,11 +39,13 @@ lab: $(STAMP)
 
 # Two pytest workers, each taking one test file (or notebook) at a time: nbval runs a notebook's
 # cells in order in one kernel, and each browser test module shares one JupyterLab or one site build.
+# Files go out in collection order (--no-loadscope-reorder), so the few long browser modules of
+# tests/e2e start first instead of last (xdist's default sends files with the most tests first).
 TEST_WORKERS ?= 2
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check mtl_teach tests benchmarks notebooks tools site
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --nbval --nbval-sanitize-with notebooks/sanitize.cfg --timeout=900 tests notebooks
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --nbval --nbval-sanitize-with notebooks/sanitize.cfg --timeout=900 tests notebooks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e" tests
